@@ -1,0 +1,211 @@
+"""Optimality certificates: a lower bound from a feasible dual point, and the duality gap.
+
+Weak duality for program (8) with any convex loss (papers.md 1.5)::
+
+    p* >= -L*(Lam)   for every Lam with, for all patterns i and outputs c,
+        max_{v in K_i, ||v|| <= 1}  -<X^T D_i lam_c, v>  <= beta     and the same with +,
+    K_i = {v : (2 D_i - I) X v >= 0}.
+
+The inner maximum equals ``min_{a >= 0} ||g + X^T (2 D_i - I) a||`` (conic duality, papers.md 1.3),
+a non-negative least-squares problem. A candidate ``Lam`` (the loss gradient at a primal point,
+or a solver's dual) is scaled by ``t`` into the feasible set and ``-L*(t Lam)`` maximized over
+``t``. When the patterns are *all* patterns of the data the bound holds for every two-layer ReLU
+network of any width, so the gap certifies global optimality; with sampled patterns it holds for
+networks whose neurons use those patterns (the scope says which).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.optimize import minimize_scalar, nnls
+
+from ._validation import check_data
+from .network import TwoLayerReLU
+from .patterns import Patterns, add_bias, make_patterns
+from .problem import ConvexProblem
+
+__all__ = ["Certificate", "certify", "certify_network", "dual_bound", "dual_constraint_max"]
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A checked statement ``lower_bound <= optimum <= primal``.
+
+    Attributes
+    ----------
+    primal : float
+        Objective of the certified point (convex objective, or network objective (2)).
+    lower_bound : float
+        Dual objective of a verified-feasible dual point.
+    duality_gap : float
+        ``primal - lower_bound``; non-negative up to rounding.
+    relative_gap : float
+        ``duality_gap / max(|primal|, 1e-12)``.
+    exact_patterns : bool
+        True when all patterns of the data were used: the bound is then global (any network).
+    n_patterns : int
+        Number of patterns the dual point was checked against.
+    dual_scale : float
+        The factor ``t`` that made the candidate dual point feasible and best.
+    cone_violation : float
+        Largest violation of the cone constraints by the primal point (0 for a network, whose
+        neurons are valid by construction); a violated point is not a ReLU network's.
+    """
+
+    primal: float
+    lower_bound: float
+    duality_gap: float
+    relative_gap: float
+    exact_patterns: bool
+    n_patterns: int
+    dual_scale: float
+    cone_violation: float = 0.0
+
+    @property
+    def scope(self) -> str:
+        if self.exact_patterns:
+            return "global: all activation patterns, any two-layer ReLU network"
+        return (f"restricted: networks whose neurons use the {self.n_patterns} given patterns "
+                "(sampled; not a global bound)")
+
+    def __str__(self):
+        return (f"objective {self.primal:.8g} >= optimum >= {self.lower_bound:.8g} "
+                f"(gap {self.duality_gap:.3g}, relative {self.relative_gap:.3g}; {self.scope})")
+
+
+def _cone_max(g: np.ndarray, B: np.ndarray) -> float:
+    """``max_{v : B^T v >= 0, ||v|| <= 1} <g, v>`` = ``min_{a >= 0} ||g + B a||``; B is (d, n)."""
+    if np.all(B.T @ g >= 0):  # the unconstrained maximizer g/||g|| already lies in the cone
+        return float(np.linalg.norm(g))
+    _, residual = nnls(B, -g, maxiter=50 * B.shape[1])
+    return float(residual)
+
+
+def dual_constraint_max(problem: ConvexProblem, Lam: np.ndarray, *,
+                        gated: bool | None = None) -> float:
+    """``max_{i, c, +-} max_{v in K_i, ||v|| <= 1} +-<X^T D_i lam_c, v>`` (the dual constraint).
+
+    ``Lam`` is dual feasible iff this is ``<= beta``. For the gated relaxation the cone is all of
+    R^d and the inner maximum is ``||X^T D_i lam_c||``. Exact maxima are computed only for groups
+    that can beat the best found so far (``||g|| >=`` that maximum), in decreasing order of
+    ``||g||``, so most groups cost one norm.
+    """
+    gated = problem.gated if gated is None else gated
+    ops = problem.operators()
+    G = ops.adjoint(torch.as_tensor(Lam, dtype=ops.dtype)).numpy()  # (d, P, k): X^T D_i lam_c
+    norms = np.linalg.norm(G, axis=0)
+    if gated:
+        return float(norms.max(initial=0.0))
+    X, D = problem.X, problem.patterns.D
+    best = 0.0
+    for flat in np.argsort(norms, axis=None)[::-1]:
+        i, c = np.unravel_index(flat, norms.shape)
+        if norms[i, c] <= best:
+            break
+        B = X.T * np.where(D[:, i], 1.0, -1.0)  # X^T (2 D_i - I): (d, n)
+        best = max(best, _cone_max(G[:, i, c], B), _cone_max(-G[:, i, c], B))
+    return best
+
+
+def dual_bound(problem: ConvexProblem, Lam: np.ndarray, *,
+               gated: bool | None = None) -> tuple[float, float]:
+    """Best lower bound ``max_t -L*(t Lam)`` over feasible scalings; returns ``(bound, t)``."""
+    Lam = np.asarray(Lam, dtype=float)
+    ops = problem.operators()
+    Lam_t = torch.as_tensor(Lam, dtype=ops.dtype)
+    worst = dual_constraint_max(problem, Lam, gated=gated)
+    t_max = problem.beta / worst if worst > 0 else math.inf
+
+    def value(t: float) -> float:
+        return -problem.loss.conjugate(t * Lam_t, ops.Y, ops.weights)
+
+    # the conjugate's domain is star-shaped around 0 for all our losses: shrink t into it
+    t_hi = min(t_max, 1e6)
+    if not math.isfinite(value(t_hi)):
+        lo, hi = 0.0, t_hi
+        for _ in range(100):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if math.isfinite(value(mid)) else (lo, mid)
+        t_hi = lo
+    candidates = [0.0, t_hi]
+    if t_hi > 0:
+        res = minimize_scalar(lambda t: -value(t), bounds=(0.0, t_hi), method="bounded",
+                              options={"xatol": 1e-12 * max(t_hi, 1.0)})
+        candidates.append(float(res.x))
+    best_t = max(candidates, key=value)
+    return value(best_t), best_t
+
+
+def _certificate(problem: ConvexProblem, primal: float, candidates, cone_violation: float,
+                 exact: bool, gated: bool | None = None) -> Certificate:
+    bound, t = max((dual_bound(problem, Lam, gated=gated) for Lam in candidates),
+                   key=lambda bt: bt[0])
+    gap = primal - bound
+    return Certificate(
+        primal=primal, lower_bound=bound, duality_gap=gap,
+        relative_gap=gap / max(abs(primal), 1e-12), exact_patterns=exact,
+        n_patterns=problem.patterns.n_patterns, dual_scale=t, cone_violation=cone_violation,
+    )
+
+
+def certify(solution) -> Certificate:
+    """Duality gap of a :class:`~convexnn.solution.ConvexSolution` for its own program.
+
+    The dual candidates are the solver's dual point (if any) and the loss gradient at the
+    solution's predictions; each is re-checked for feasibility here, not trusted.
+    """
+    problem = solution.problem
+    ops = problem.operators()
+    V = torch.as_tensor(solution.V, dtype=ops.dtype)
+    W = None if solution.W is None else torch.as_tensor(solution.W, dtype=ops.dtype)
+    primal = float(ops.objective(V, W))
+    violation = 0.0
+    if W is not None:
+        violation = float(max(ops.cone_violation(V).max(), ops.cone_violation(W).max()))
+    Z = ops.predict(V if W is None else V - W)
+    candidates = [ops.loss_gradient(Z).numpy()]
+    if solution.dual is not None:
+        candidates.append(solution.dual)
+    return _certificate(problem, primal, candidates, violation, problem.patterns.exact)
+
+
+def certify_network(network, X, y, *, loss="squared", beta: float, patterns="exact",
+                    n_patterns: int = 1000, seed=None, dual=None,
+                    sample_weight=None) -> Certificate:
+    """Lower bound and duality gap for ANY two-layer ReLU network on the training problem (2).
+
+    Parameters
+    ----------
+    network : TwoLayerReLU or torch.nn.Module
+        E.g. a network trained by Adam (``Sequential(Linear, ReLU, Linear)``).
+    X, y : training data (raw features; a bias column is added if the network has a bias).
+    loss, beta : the training objective (2) the network is judged on.
+    patterns : "exact", "sampled", "auto" or Patterns (on the augmented data)
+        The patterns the dual point is checked against; the network's own patterns are always
+        added. With "exact" (all patterns) the bound is global.
+    dual : ndarray of shape (n_samples, n_outputs), optional
+        An extra dual candidate, e.g. ``solution.dual`` of a convex solve on the same data,
+        which gives the tightest bound (the gap is then the network's true suboptimality).
+    """
+    if isinstance(network, torch.nn.Module):
+        network = TwoLayerReLU.from_torch(network)
+    X, Y = check_data(X, y)
+    Xa = add_bias(X) if network.has_bias else X
+    if isinstance(patterns, Patterns):
+        base = make_patterns(Xa, patterns)
+    else:
+        base = make_patterns(Xa, patterns, n_patterns=n_patterns, seed=seed)
+    all_patterns = base.union(network.activation_patterns(X))
+    problem = ConvexProblem(Xa, Y, loss, beta, all_patterns, sample_weight=sample_weight,
+                            bias=network.has_bias)
+    primal = network.objective(X, Y, loss=loss, beta=beta, sample_weight=sample_weight)
+    ops = problem.operators()
+    Z = torch.as_tensor(network.predict(X), dtype=ops.dtype)
+    candidates = [ops.loss_gradient(Z).numpy()]
+    if dual is not None:
+        candidates.append(check_data(X, dual, y_name="dual")[1])
+    return _certificate(problem, primal, candidates, 0.0, all_patterns.exact, gated=False)

@@ -1,0 +1,234 @@
+"""The two-layer ReLU network users keep: ``f(x) = sum_j (x^T u_j + b_j)_+ alpha_j``.
+
+Recovered from a convex solution by Theorem 1 of Pilanci & Ergen (ICML 2020)::
+
+    u = v_i / sqrt(||v_i||),  alpha = +sqrt(||v_i||) e_c      (positive groups)
+    u = w_i / sqrt(||w_i||),  alpha = -sqrt(||w_i||) e_c      (negative groups)
+
+so that ``(x^T u)_+ alpha = (x^T v_i)_+`` and ``beta/2 (||u||^2 + alpha^2) = beta ||v_i||``: the
+network's weight-decay objective (2) equals the convex objective (8) wherever the cone
+constraints hold.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ._validation import check_beta, check_data, check_matrix, check_sample_weight
+from .losses import get_loss
+from .patterns import Patterns, add_bias
+
+__all__ = ["TwoLayerReLU"]
+
+_FORMAT = "convexnn.TwoLayerReLU/1"
+
+
+class TwoLayerReLU:
+    """A two-layer ReLU network with an optional (regularized) first-layer bias.
+
+    Parameters
+    ----------
+    U : array-like of shape (n_neurons, n_features)
+        First-layer weights, one row per neuron.
+    alpha : array-like of shape (n_neurons, n_outputs) or (n_neurons,)
+        Second-layer weights.
+    b : array-like of shape (n_neurons,), optional
+        First-layer biases.
+
+    Notes
+    -----
+    The weight-decay objective of :meth:`objective` is papers.md (2) with a mean loss,
+    ``L(f(X), Y) + beta/2 (||U||_F^2 + ||b||^2 + sum_j ||alpha_j||_1^2)``; for one output this is
+    plain weight decay ``beta/2 (||U||^2 + ||b||^2 + ||alpha||^2)``, for several outputs the
+    decoupled l1 output penalty under which program (8) is exact (papers.md 1.6).
+    """
+
+    def __init__(self, U, alpha, b=None):
+        self.U = check_matrix(U, "U", allow_empty=True)
+        alpha = np.asarray(alpha, dtype=float)
+        self.alpha = check_matrix(alpha[:, None] if alpha.ndim == 1 else alpha, "alpha",
+                                  allow_empty=True)
+        if self.alpha.shape[0] != self.U.shape[0]:
+            raise ValueError(
+                f"alpha must have one row per neuron ({self.U.shape[0]}); got {self.alpha.shape}"
+            )
+        self.b = None if b is None else check_matrix(b, "b", ndim=1, allow_empty=True)
+        if self.b is not None and self.b.shape[0] != self.U.shape[0]:
+            raise ValueError(f"b must have one entry per neuron ({self.U.shape[0]})")
+
+    # ----------------------------------------------------------------------------- structure
+    @property
+    def n_neurons(self) -> int:
+        return self.U.shape[0]
+
+    @property
+    def n_features(self) -> int:
+        return self.U.shape[1]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.alpha.shape[1]
+
+    @property
+    def has_bias(self) -> bool:
+        return self.b is not None
+
+    def __repr__(self):
+        return (f"TwoLayerReLU(n_features={self.n_features}, n_neurons={self.n_neurons}, "
+                f"n_outputs={self.n_outputs}, bias={self.has_bias})")
+
+    def _augmented_weights(self) -> np.ndarray:
+        """``[U, b]``: (n_neurons, n_features + bias), the weights acting on ``[x, 1]``."""
+        return self.U if self.b is None else np.hstack([self.U, self.b[:, None]])
+
+    def _augment(self, X) -> np.ndarray:
+        X = check_matrix(X, "X")
+        if X.shape[1] != self.n_features:
+            raise ValueError(f"X must have {self.n_features} features; got {X.shape[1]}")
+        return add_bias(X) if self.has_bias else X
+
+    # ---------------------------------------------------------------------------- evaluation
+    def hidden(self, X) -> np.ndarray:
+        """Hidden activations ``(X U^T + b)_+``: (n_samples, n_neurons)."""
+        return np.maximum(self._augment(X) @ self._augmented_weights().T, 0)
+
+    def predict(self, X) -> np.ndarray:
+        """Network outputs: (n_samples, n_outputs)."""
+        return self.hidden(X) @ self.alpha
+
+    def penalty(self, beta: float) -> float:
+        """``beta/2 (||U||_F^2 + ||b||^2 + sum_j ||alpha_j||_1^2)``."""
+        beta = check_beta(beta)
+        first = float(np.sum(self._augmented_weights() ** 2))
+        second = float(np.sum(np.abs(self.alpha).sum(1) ** 2))
+        return 0.5 * beta * (first + second)
+
+    def objective(self, X, Y, *, loss="squared", beta: float, sample_weight=None) -> float:
+        """The non-convex training objective (2): mean loss plus weight decay."""
+        X, Y = check_data(X, Y)
+        loss = get_loss(loss)
+        w = torch.as_tensor(check_sample_weight(sample_weight, X.shape[0]))
+        Z = torch.as_tensor(self.predict(X))
+        return float(loss.value(Z, torch.as_tensor(Y), w)) + self.penalty(beta)
+
+    def is_balanced(self, rtol: float = 1e-6) -> bool:
+        """Whether every neuron has ``||alpha_j||_1 = ||(u_j, b_j)||`` (true at any optimum)."""
+        inner = np.linalg.norm(self._augmented_weights(), axis=1)
+        outer = np.abs(self.alpha).sum(1)
+        return bool(np.allclose(inner, outer, rtol=rtol, atol=rtol * max(inner.max(initial=0), 1)))
+
+    def balanced(self) -> TwoLayerReLU:
+        """The same function with every neuron rescaled to ``||alpha_j||_1 = ||(u_j, b_j)||``.
+
+        Positive homogeneity of the ReLU keeps the predictions; the penalty can only decrease
+        (AM-GM), so this is the best rescaling of the given network. Dead neurons are dropped.
+        """
+        inner = np.linalg.norm(self._augmented_weights(), axis=1)
+        outer = np.abs(self.alpha).sum(1)
+        keep = (inner > 0) & (outer > 0)
+        scale = np.sqrt(outer[keep] / inner[keep])
+        return TwoLayerReLU(
+            self.U[keep] * scale[:, None],
+            self.alpha[keep] / scale[:, None],
+            None if self.b is None else self.b[keep] * scale,
+        )
+
+    def activation_patterns(self, X) -> Patterns:
+        """The patterns ``1[[x, 1]^T (u_j, b_j) >= 0]`` of this network's neurons on ``X``."""
+        Xa = self._augment(X)
+        G = self._augmented_weights().T
+        return Patterns(Xa @ G >= 0, G, exact=False)
+
+    # ---------------------------------------------------------------------------- recovery
+    @classmethod
+    def from_convex(cls, solution, rtol: float = 1e-9) -> TwoLayerReLU:
+        """The network of Theorem 1 from a solution of program (8) (or of the gated relaxation).
+
+        Groups with norm at most ``rtol`` times the largest are dropped (interior-point
+        solutions carry tiny nonzero groups). For a gated solution the result is the ReLU
+        network with the same weights, which matches the gated model only where its cone
+        constraints happen to hold.
+        """
+        blocks = [(solution.V, 1.0)]
+        if solution.W is not None:
+            blocks.append((solution.W, -1.0))
+        norms = [np.linalg.norm(B, axis=0) for B, _ in blocks]  # (P, k) each
+        scale = max(float(m.max(initial=0.0)) for m in norms)
+        d, _, k = solution.V.shape
+        rows, alphas = [], []
+        for (B, sign), m in zip(blocks, norms):
+            for i, c in zip(*np.nonzero(m > rtol * scale)):
+                root = np.sqrt(m[i, c])
+                rows.append(B[:, i, c] / root)
+                a = np.zeros(k)
+                a[c] = sign * root
+                alphas.append(a)
+        U = np.array(rows).reshape(-1, d)
+        alpha = np.array(alphas).reshape(-1, k)
+        if solution.problem.bias:
+            return cls(U[:, :-1], alpha, U[:, -1])
+        return cls(U, alpha)
+
+    # ----------------------------------------------------------------------------- PyTorch
+    def to_torch(self, dtype=torch.float64, device="cpu") -> torch.nn.Sequential:
+        """``nn.Sequential(Linear(d, m), ReLU(), Linear(m, k, bias=False))`` with these weights."""
+        factory = {"dtype": dtype, "device": device}
+        first = torch.nn.Linear(self.n_features, self.n_neurons, bias=self.has_bias, **factory)
+        second = torch.nn.Linear(self.n_neurons, self.n_outputs, bias=False, **factory)
+        with torch.no_grad():
+            first.weight.copy_(torch.as_tensor(self.U))
+            if self.has_bias:
+                first.bias.copy_(torch.as_tensor(self.b))
+            second.weight.copy_(torch.as_tensor(self.alpha.T))
+        return torch.nn.Sequential(first, torch.nn.ReLU(), second)
+
+    @classmethod
+    def from_torch(cls, module: torch.nn.Module) -> TwoLayerReLU:
+        """Read a ``Sequential(Linear, ReLU, Linear)`` (second layer without bias, or a zero one)."""
+        layers = list(module.children()) if isinstance(module, torch.nn.Module) else []
+        shape = [type(m).__name__ for m in layers]
+        if shape != ["Linear", "ReLU", "Linear"]:
+            raise ValueError(
+                "module must be Sequential(Linear, ReLU, Linear), the two-layer ReLU network; "
+                f"got layers {shape}"
+            )
+        first, _, second = layers
+        if second.bias is not None and torch.any(second.bias != 0):
+            raise ValueError(
+                "module's output layer has a nonzero bias, which the convex program does not "
+                "model; fold it into the targets or train without it"
+            )
+
+        def numpy(t):
+            return t.detach().cpu().to(torch.float64).numpy()
+
+        b = None if first.bias is None else numpy(first.bias)
+        return cls(numpy(first.weight), numpy(second.weight).T, b)
+
+    # ------------------------------------------------------------------------- persistence
+    def save(self, path) -> None:
+        """Save to ``path`` (``.npz``: weights plus a JSON header); :meth:`load` reads it back."""
+        header = {"format": _FORMAT, "has_bias": self.has_bias}
+        arrays = {"U": self.U, "alpha": self.alpha}
+        if self.has_bias:
+            arrays["b"] = self.b
+        with open(path, "wb") as f:
+            np.savez(f, header=np.array(json.dumps(header)), **arrays)
+
+    @classmethod
+    def load(cls, path) -> TwoLayerReLU:
+        """Load a network written by :meth:`save`."""
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                header = json.loads(str(data["header"]))
+                if header.get("format") != _FORMAT:
+                    raise ValueError(f"unknown format {header.get('format')!r}")
+                b = data["b"] if header["has_bias"] else None
+                return cls(data["U"], data["alpha"], b)
+        except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path} is not a convexnn network file: {exc}") from exc

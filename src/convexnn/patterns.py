@@ -1,0 +1,266 @@
+"""Activation patterns ``D_i = diag(1[X u >= 0])`` of the data's hyperplane arrangement.
+
+The convex program (8) of Pilanci & Ergen (ICML 2020) has one pair of variable groups per
+pattern. This module is the one place that knows how patterns are made:
+
+* :func:`enumerate_patterns` lists *all* patterns exactly (incremental construction of the
+  arrangement of the hyperplanes ``{u : x_j^T u = 0}``; each cell is checked by a small LP), so
+  the convex program is exactly equivalent to training the ReLU network;
+* :func:`sample_patterns` draws patterns from Gaussian directions (as the papers' code does),
+  which gives a restriction of (8): its optimum is an upper bound, its network a valid network.
+
+A pattern is stored as a column of a boolean ``(n_samples, n_patterns)`` matrix, together with a
+*generator*: a direction ``u`` in the interior of the pattern's cone ``{u : (2 D - I) X u >= 0}``
+(used to gate new points, and as witness that the pattern is realised).
+
+A bias is modelled by an appended column of ones (:func:`add_bias`), both here and in the solvers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import comb
+
+import numpy as np
+from scipy.optimize import linprog
+
+from ._validation import check_matrix, check_positive_int
+
+__all__ = [
+    "Patterns",
+    "add_bias",
+    "cover_count",
+    "enumerate_patterns",
+    "make_patterns",
+    "sample_patterns",
+]
+
+
+@dataclass(frozen=True)
+class Patterns:
+    """A set of activation patterns of a data matrix.
+
+    Attributes
+    ----------
+    D : ndarray of shape (n_samples, n_patterns), dtype bool
+        ``D[j, i]`` is 1 when sample ``j`` is active in pattern ``i``.
+    generators : ndarray of shape (n_features, n_patterns)
+        A direction ``u_i`` with ``1[X u_i >= 0] = D[:, i]`` for each pattern.
+    exact : bool
+        True when *every* pattern of the data is present (exact enumeration); only then is the
+        convex program equivalent to training the network and a certificate global.
+    """
+
+    D: np.ndarray
+    generators: np.ndarray
+    exact: bool
+
+    def __post_init__(self):
+        if self.D.ndim != 2 or self.D.dtype != bool:
+            raise ValueError("Patterns.D must be a 2-D boolean array")
+        if self.generators.shape[1] != self.D.shape[1]:
+            raise ValueError(
+                "Patterns.generators must have one column per pattern; got "
+                f"{self.generators.shape[1]} columns for {self.D.shape[1]} patterns"
+            )
+
+    @property
+    def n_patterns(self) -> int:
+        return self.D.shape[1]
+
+    @property
+    def n_samples(self) -> int:
+        return self.D.shape[0]
+
+    def union(self, other: Patterns) -> Patterns:
+        """Patterns of ``self`` followed by the patterns of ``other`` that ``self`` lacks."""
+        D, G = _unique_columns(
+            np.hstack([self.D, other.D]), np.hstack([self.generators, other.generators])
+        )
+        return Patterns(D, G, exact=self.exact or other.exact)
+
+    def subset(self, index) -> Patterns:
+        """The patterns at ``index`` (not exact any more, unless all are kept)."""
+        index = np.asarray(index)
+        keep_all = np.unique(index).size == self.n_patterns
+        return Patterns(self.D[:, index], self.generators[:, index], self.exact and keep_all)
+
+
+def add_bias(X: np.ndarray) -> np.ndarray:
+    """Append a column of ones to ``X`` (the bias of the first layer, regularized with it)."""
+    return np.hstack([X, np.ones((X.shape[0], 1), dtype=X.dtype)])
+
+
+def cover_count(n_samples: int, rank: int) -> int:
+    """Number of patterns of ``n`` points in general position in rank ``r``: ``2 sum_{k<r} C(n-1,k)``.
+
+    This is Cover's (1965) count of the regions of ``n`` central hyperplanes in general position
+    in R^r; for any data it is an upper bound on the number of patterns.
+    """
+    n_samples = check_positive_int(n_samples, "n_samples")
+    rank = check_positive_int(rank, "rank")
+    return 2 * sum(comb(n_samples - 1, k) for k in range(rank))
+
+
+def _unique_columns(D: np.ndarray, generators: np.ndarray):
+    """Drop repeated columns of ``D``, keeping the first occurrence and the order."""
+    packed = np.packbits(D, axis=0)
+    _, first = np.unique(packed, axis=1, return_index=True)
+    first = np.sort(first)
+    return D[:, first], generators[:, first]
+
+
+def _row_space(X: np.ndarray, rtol: float = 1e-10):
+    """Orthonormal basis ``V`` (d, r) of the row space of ``X`` and ``X V`` (n, r)."""
+    _, s, Vt = np.linalg.svd(X, full_matrices=False)
+    r = int(np.sum(s > rtol * max(s[0], np.finfo(float).tiny))) if s.size else 0
+    V = Vt[:r].T
+    return V, X @ V
+
+
+def _interior_point(A: np.ndarray, margin_floor: float):
+    """A point ``z`` in ``[-1, 1]^r`` maximizing ``t`` subject to ``A z >= t``; None if ``t`` is tiny.
+
+    ``A`` holds signed unit-norm rows, so ``t`` is the distance-like margin of the open cone
+    ``{z : A z > 0}``; a positive margin proves the cone is full-dimensional.
+    """
+    m, r = A.shape
+    # variables (z, t): maximize t  s.t.  -A z + t <= 0,  -1 <= z <= 1,  t <= 1
+    c = np.zeros(r + 1)
+    c[-1] = -1.0
+    A_ub = np.hstack([-A, np.ones((m, 1))])
+    bounds = [(-1.0, 1.0)] * r + [(None, 1.0)]
+    res = linprog(c, A_ub=A_ub, b_ub=np.zeros(m), bounds=bounds, method="highs")
+    if res.status != 0 or -res.fun <= margin_floor:
+        return None
+    return res.x[:r]
+
+
+def enumerate_patterns(
+    X,
+    *,
+    max_patterns: int = 20_000,
+    margin_floor: float = 1e-9,
+) -> Patterns:
+    """All activation patterns ``1[X u >= 0]`` over full-dimensional cells ``u``.
+
+    Builds the arrangement of the hyperplanes ``x_j^T u = 0`` one sample at a time, in the row
+    space of ``X`` (so rank-deficient data, e.g. 1-D data with a bias column, is handled exactly).
+    Every cell carries an interior point; when the next hyperplane is added, a cell is split when
+    an LP finds a point of positive margin on the side its interior point is not on.
+
+    Lower-dimensional faces add nothing: for ``u`` on a face, ``(X u)_+ = D X u`` for the pattern
+    ``D`` of an adjacent full-dimensional cell whose closed cone contains ``u``. For points in
+    general position the count equals :func:`cover_count` (e.g. 92 for n=10, d=3).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Data, with a column of ones appended if the network has a bias.
+    max_patterns : int, default=20000
+        Refuse (with a clear error) when Cover's bound says the enumeration could exceed this;
+        use :func:`sample_patterns` for larger problems.
+    margin_floor : float, default=1e-9
+        Cells whose largest inscribed margin (rows scaled to unit norm, ``u`` in a unit box) is
+        below this are treated as empty (numerically degenerate).
+
+    Returns
+    -------
+    Patterns
+        With ``exact=True``.
+    """
+    X = check_matrix(X, "X")
+    n = X.shape[0]
+    V, Xr = _row_space(X)
+    r = V.shape[1]
+    if r == 0:  # X == 0: every u gives the all-ones pattern
+        return Patterns(np.ones((n, 1), bool), np.zeros((X.shape[1], 1)), exact=True)
+    bound = cover_count(n, r)
+    if bound > max_patterns:
+        raise ValueError(
+            f"X has {n} samples of rank {r}: up to {bound} patterns, more than max_patterns="
+            f"{max_patterns}; raise max_patterns or use sample_patterns(X, n_samples)"
+        )
+    norms = np.linalg.norm(Xr, axis=1)
+    A = np.divide(Xr, norms[:, None], out=np.zeros_like(Xr), where=norms[:, None] > 0)
+
+    # A cell: signs (+1/-1) of the samples processed so far and an interior point z.
+    rng = np.random.default_rng(0)
+    z0 = rng.standard_normal(r)
+    cells: list[tuple[np.ndarray, np.ndarray]] = [(np.empty(0), z0 / np.linalg.norm(z0))]
+    for j in range(n):
+        a = A[j]
+        if norms[j] == 0:  # a zero row is active (x^T u = 0 >= 0) in every pattern
+            cells = [(np.append(s, 1.0), z) for s, z in cells]
+            continue
+        new_cells = []
+        for signs, z in cells:
+            rows = signs[:, None] * A[:j]
+            for side in (1.0, -1.0):
+                if side * (a @ z) > margin_floor:
+                    point = z
+                else:
+                    point = _interior_point(np.vstack([rows, side * a]), margin_floor)
+                if point is not None:
+                    new_cells.append((np.append(signs, side), point))
+        cells = new_cells
+
+    D = np.array([s > 0 for s, _ in cells]).T
+    G = np.array([V @ z for _, z in cells]).T
+    D, G = _unique_columns(D, G)
+    return Patterns(D, G, exact=True)
+
+
+def sample_patterns(X, n_samples: int, *, seed=None, unique: bool = True) -> Patterns:
+    """Patterns ``1[X u >= 0]`` of ``n_samples`` Gaussian directions ``u ~ N(0, I_d)``.
+
+    The result is a subset of all patterns, so program (8) over it is a restriction: its optimum
+    is >= the true optimum and its network is a valid ReLU network.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples_X, n_features)
+    n_samples : int
+        Number of directions drawn.
+    seed : None, int or numpy Generator
+        Seed of the Gaussian draws (same seed, same patterns).
+    unique : bool, default=True
+        Drop repeated patterns (keeping the first direction that produced each).
+    """
+    X = check_matrix(X, "X")
+    n_samples = check_positive_int(n_samples, "n_samples")
+    rng = np.random.default_rng(seed)
+    G = rng.standard_normal((X.shape[1], n_samples))
+    D = X @ G >= 0
+    if unique:
+        D, G = _unique_columns(D, G)
+    return Patterns(D, G, exact=False)
+
+
+def make_patterns(X, patterns="auto", *, n_patterns: int = 100, seed=None,
+                  max_exact: int = 2_000) -> Patterns:
+    """Resolve a user's ``patterns`` argument into a :class:`Patterns`.
+
+    ``"exact"`` enumerates all patterns; ``"sampled"`` draws ``n_patterns`` Gaussian directions;
+    ``"auto"`` enumerates when Cover's bound is at most ``max_exact``, else samples. A
+    :class:`Patterns` instance is returned as it is, after checking its number of samples.
+    """
+    X = check_matrix(X, "X")
+    if isinstance(patterns, Patterns):
+        if patterns.n_samples != X.shape[0]:
+            raise ValueError(
+                f"patterns were made for {patterns.n_samples} samples, but X has {X.shape[0]}"
+            )
+        return patterns
+    if patterns == "exact":
+        return enumerate_patterns(X)
+    if patterns == "sampled":
+        return sample_patterns(X, n_patterns, seed=seed)
+    if patterns == "auto":
+        rank = np.linalg.matrix_rank(X)
+        if rank > 0 and cover_count(X.shape[0], rank) <= max_exact:
+            return enumerate_patterns(X)
+        return sample_patterns(X, n_patterns, seed=seed)
+    raise ValueError(
+        f"patterns must be 'auto', 'exact', 'sampled' or a Patterns instance; got {patterns!r}"
+    )
