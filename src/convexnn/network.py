@@ -160,8 +160,8 @@ class TwoLayerReLU:
         scale = max(float(m.max(initial=0.0)) for m in norms)
         d, _, k = solution.V.shape
         rows, alphas = [], []
-        for (B, sign), m in zip(blocks, norms):
-            for i, c in zip(*np.nonzero(m > rtol * scale)):
+        for (B, sign), m in zip(blocks, norms, strict=True):
+            for i, c in zip(*np.nonzero(m > rtol * scale), strict=True):
                 root = np.sqrt(m[i, c])
                 rows.append(B[:, i, c] / root)
                 a = np.zeros(k)
@@ -188,7 +188,7 @@ class TwoLayerReLU:
 
     @classmethod
     def from_torch(cls, module: torch.nn.Module) -> TwoLayerReLU:
-        """Read a ``Sequential(Linear, ReLU, Linear)`` (second layer without bias, or a zero one)."""
+        """Read a ``Sequential(Linear, ReLU, Linear)`` whose output layer has no (or a zero) bias."""
         layers = list(module.children()) if isinstance(module, torch.nn.Module) else []
         shape = [type(m).__name__ for m in layers]
         if shape != ["Linear", "ReLU", "Linear"]:

@@ -92,7 +92,7 @@ def add_bias(X: np.ndarray) -> np.ndarray:
 
 
 def cover_count(n_samples: int, rank: int) -> int:
-    """Number of patterns of ``n`` points in general position in rank ``r``: ``2 sum_{k<r} C(n-1,k)``.
+    """Patterns of ``n`` points in general position in rank ``r``: ``2 sum_{k<r} C(n-1, k)``.
 
     This is Cover's (1965) count of the regions of ``n`` central hyperplanes in general position
     in R^r; for any data it is an upper bound on the number of patterns.
@@ -119,7 +119,7 @@ def _row_space(X: np.ndarray, rtol: float = 1e-10):
 
 
 def _interior_point(A: np.ndarray, margin_floor: float):
-    """A point ``z`` in ``[-1, 1]^r`` maximizing ``t`` subject to ``A z >= t``; None if ``t`` is tiny.
+    """A point ``z`` in ``[-1, 1]^r`` maximizing ``t`` s.t. ``A z >= t``; None if ``t`` is tiny.
 
     ``A`` holds signed unit-norm rows, so ``t`` is the distance-like margin of the open cone
     ``{z : A z > 0}``; a positive margin proves the cone is full-dimensional.

@@ -62,6 +62,7 @@ class ConvexSolution:
 
     def n_active_groups(self, rtol: float = 1e-9) -> int:
         """Number of groups with norm above ``rtol`` times the largest (= neurons recovered)."""
-        norms = [np.linalg.norm(B, axis=0) for B in ([self.V] if self.W is None else [self.V, self.W])]
+        blocks = [self.V] if self.W is None else [self.V, self.W]
+        norms = [np.linalg.norm(B, axis=0) for B in blocks]
         scale = max(float(m.max(initial=0.0)) for m in norms)
         return int(sum(np.count_nonzero(m > rtol * scale) for m in norms)) if scale > 0 else 0

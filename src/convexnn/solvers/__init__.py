@@ -1,13 +1,50 @@
-"""Solvers of program (8): one module per algorithm, one ``solve(problem, ...)`` signature."""
+"""Solvers of program (8): one module per algorithm, one ``solve(problem, ...)`` signature.
 
-from . import conic
+Every solver takes a :class:`~convexnn.problem.ConvexProblem` and returns a
+:class:`~convexnn.solution.ConvexSolution`; they know nothing of networks or scikit-learn.
+"""
 
-__all__ = ["conic", "solve"]
+from __future__ import annotations
+
+from importlib import import_module
+
+__all__ = ["SOLVERS", "resolve_solver", "solve"]
+
+#: solver name -> module in this package defining ``solve(problem, **options)``
+SOLVERS = {
+    "conic": "conic",
+    "fista": "proximal",
+    "augmented_lagrangian": "augmented_lagrangian",
+    "admm": "admm",
+}
+
+#: above this many variables (2 d P k) the conic reference solver is too slow for "auto"
+CONIC_MAX_VARIABLES = 4_000
 
 
-def solve(problem, solver: str = "conic", **options):
-    """Solve ``problem`` with the named solver; see each solver module for its options."""
-    registry = {"conic": conic.solve}
-    if solver not in registry:
-        raise ValueError(f"solver must be one of {sorted(registry)}; got {solver!r}")
-    return registry[solver](problem, **options)
+def _available(name: str) -> bool:
+    try:
+        import_module(f".{SOLVERS[name]}", __name__)
+    except ModuleNotFoundError:
+        return False
+    return True
+
+
+def resolve_solver(problem, solver: str = "auto") -> str:
+    """The solver ``"auto"`` stands for: conic on small problems, first-order otherwise."""
+    if solver != "auto":
+        if solver not in SOLVERS:
+            raise ValueError(f"solver must be 'auto' or one of {sorted(SOLVERS)}; got {solver!r}")
+        return solver
+    n, d, P, k = problem.shape
+    if 2 * d * P * k <= CONIC_MAX_VARIABLES:
+        return "conic"
+    preferred = ["fista"] if problem.gated else ["admm", "augmented_lagrangian"]
+    return next((name for name in preferred if _available(name)), "conic")
+
+
+def solve(problem, solver: str = "auto", **options):
+    """Solve ``problem`` with the named solver (see each solver module for its options)."""
+    name = resolve_solver(problem, solver)
+    module = import_module(f".{SOLVERS[name]}", __name__)
+    return module.solve(problem, **options)

@@ -65,7 +65,7 @@ def solve(problem: ConvexProblem, *, solver: str = "CLARABEL", verbose: bool = F
     W = [] if problem.gated else [cp.Variable((d, P)) for _ in range(k)]
     Z = cp.Variable((n, k))
     # prediction sum_i D_i X (v_i - w_i), one column per output
-    groups = V if problem.gated else [v - w for v, w in zip(V, W)]
+    groups = V if problem.gated else [v - w for v, w in zip(V, W, strict=True)]
     prediction = cp.hstack([cp.reshape(cp.sum(cp.multiply(D, X @ u), axis=1), (n, 1),
                                        order="C") for u in groups])
     link = Z == prediction

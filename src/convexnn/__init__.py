@@ -1,0 +1,31 @@
+"""convexnn: globally optimal two-layer ReLU networks by convex optimization, with certificates.
+
+Implements Pilanci & Ergen, "Neural Networks are Convex Regularizers" (ICML 2020) and Ergen &
+Pilanci, "Convex Geometry and Duality of Over-parameterized Neural Networks" (JMLR 2021).
+"""
+
+from .certificates import Certificate, certify, certify_network
+from .losses import get_loss
+from .network import TwoLayerReLU
+from .patterns import Patterns, add_bias, cover_count, enumerate_patterns, sample_patterns
+from .problem import ConvexProblem
+from .solution import ConvexSolution
+from .solvers import solve
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Certificate",
+    "ConvexProblem",
+    "ConvexSolution",
+    "Patterns",
+    "TwoLayerReLU",
+    "add_bias",
+    "certify",
+    "certify_network",
+    "cover_count",
+    "enumerate_patterns",
+    "get_loss",
+    "sample_patterns",
+    "solve",
+]
