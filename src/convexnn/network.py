@@ -188,7 +188,7 @@ class TwoLayerReLU:
 
     @classmethod
     def from_torch(cls, module: torch.nn.Module) -> TwoLayerReLU:
-        """Read a ``Sequential(Linear, ReLU, Linear)`` whose output layer has no (or a zero) bias."""
+        """Read a ``Sequential(Linear, ReLU, Linear)`` whose output layer has no (or zero) bias."""
         layers = list(module.children()) if isinstance(module, torch.nn.Module) else []
         shape = [type(m).__name__ for m in layers]
         if shape != ["Linear", "ReLU", "Linear"]:
