@@ -114,10 +114,9 @@ def dual_constraint_max(problem: ConvexProblem, Lam: np.ndarray, *,
 def dual_bound(problem: ConvexProblem, Lam: np.ndarray, *,
                gated: bool | None = None) -> tuple[float, float]:
     """Best lower bound ``max_t -L*(t Lam)`` over feasible scalings; returns ``(bound, t)``."""
-    Lam = np.asarray(Lam, dtype=float)
     ops = problem.operators()
-    Lam_t = torch.as_tensor(Lam, dtype=ops.dtype)
-    worst = dual_constraint_max(problem, Lam, gated=gated)
+    Lam_t = problem.loss.into_domain(torch.as_tensor(Lam, dtype=ops.dtype), ops.Y, ops.weights)
+    worst = dual_constraint_max(problem, Lam_t.numpy(), gated=gated)
     t_max = problem.beta / worst if worst > 0 else math.inf
 
     def value(t: float) -> float:

@@ -46,6 +46,20 @@ class Loss:
         value = self._conjugate_elementwise(S, Y[active])
         return float((w * value).sum() / n) if torch.isfinite(value).all() else math.inf
 
+    def into_domain(self, Lam: torch.Tensor, Y: torch.Tensor, weights: torch.Tensor):
+        """A point of ``dom L*`` near ``Lam`` (clips solver round-off; exact points unchanged).
+
+        Dual candidates from interior-point or first-order solvers can sit 1e-10 outside the
+        conjugate's domain; certificates map them in and then re-verify dual feasibility.
+        """
+        w = weights[:, None]
+        S = Lam * Y.shape[0] / torch.where(w > 0, w, torch.ones_like(w))
+        S = self._into_domain_elementwise(S, Y)
+        return torch.where(w > 0, S * w / Y.shape[0], torch.zeros_like(S))
+
+    def _into_domain_elementwise(self, S, Y):
+        return S
+
     def cvxpy(self, Z, Y: np.ndarray, weights: np.ndarray):
         """The loss as a CVXPY expression of the variable ``Z`` (n, k)."""
         raise NotImplementedError
@@ -109,6 +123,9 @@ class Hinge(Loss):
         inside = (sy >= -1 - tol) & (sy <= tol)
         return torch.where(inside, sy, torch.full_like(sy, math.inf))
 
+    def _into_domain_elementwise(self, S, Y):
+        return (S * Y).clamp(-1, 0) * Y
+
     def cvxpy(self, Z, Y, weights):
         import cvxpy as cp
 
@@ -142,6 +159,9 @@ class Logistic(Loss):
         a = a.clamp(0, 1)
         value = torch.special.xlogy(a, a) + torch.special.xlogy(1 - a, 1 - a)
         return torch.where(inside, value, torch.full_like(a, math.inf))
+
+    def _into_domain_elementwise(self, S, Y):
+        return -(-S * Y).clamp(0, 1) * Y
 
     def cvxpy(self, Z, Y, weights):
         import cvxpy as cp
@@ -180,6 +200,10 @@ class CrossEntropy(Loss):
         p = p.clamp(min=0)
         value = torch.special.xlogy(p, p).sum(1, keepdim=True)
         return torch.where(inside[:, None], value, torch.full_like(value, math.inf))
+
+    def _into_domain_elementwise(self, S, Y):
+        p = (S + Y).clamp(min=0)
+        return p / p.sum(1, keepdim=True) - Y
 
     def cvxpy(self, Z, Y, weights):
         import cvxpy as cp

@@ -1,0 +1,27 @@
+"""Shared fixtures: small float64 problems with all activation patterns enumerated."""
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
+
+
+def regression_data(n=10, d=2, seed=0):
+    """Gaussian features and a nonlinear target (so that ReLU neurons are actually needed)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = np.sin(2 * X[:, 0]) + 0.3 * rng.standard_normal(n)
+    return X, y
+
+
+def classification_data(n=12, d=2, seed=0):
+    """A circle-vs-outside problem with labels in {-1, +1} (papers.md P1-a in spirit)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = np.where(np.linalg.norm(X, axis=1) > 1.0, 1.0, -1.0)
+    if np.all(y == y[0]):
+        y[0] = -y[0]
+    return X, y

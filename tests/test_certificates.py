@@ -1,0 +1,74 @@
+"""Certificates: lower bounds that never exceed the optimum, gaps that are never negative."""
+
+import numpy as np
+import pytest
+
+from convexnn.certificates import certify, certify_network, dual_bound
+from convexnn.network import TwoLayerReLU
+from convexnn.problem import ConvexProblem
+from convexnn.solvers import conic
+
+from .conftest import classification_data, regression_data
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_any_network_gets_a_valid_global_bound(loss):
+    # For random networks (far from optimal) the bound must still lie below the conic optimum.
+    X, y = classification_data(n=10) if loss != "squared" else regression_data(n=10)
+    beta = 0.05
+    optimum = conic.solve(ConvexProblem.build(X, y, loss=loss, beta=beta,
+                                              patterns="exact")).objective
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        net = TwoLayerReLU(rng.standard_normal((6, 2)), rng.standard_normal(6),
+                           rng.standard_normal(6))
+        cert = certify_network(net, X, y, loss=loss, beta=beta, patterns="exact")
+        assert cert.exact_patterns
+        assert cert.duality_gap >= 0
+        assert cert.lower_bound <= optimum * (1 + 1e-9)
+        assert cert.primal == pytest.approx(net.objective(X, y, loss=loss, beta=beta))
+
+
+def test_solver_dual_makes_the_network_gap_its_true_suboptimality():
+    X, y = regression_data(n=10, seed=4)
+    beta = 0.05
+    problem = ConvexProblem.build(X, y, beta=beta, patterns="exact")
+    solution = conic.solve(problem)
+    optimal = TwoLayerReLU.from_convex(solution)
+    worse = TwoLayerReLU(optimal.U * 1.1, optimal.alpha, optimal.b * 1.1)
+    cert = certify_network(worse, X, y, beta=beta, patterns=problem.patterns, dual=solution.dual)
+    true_excess = worse.objective(X, y, beta=beta) - solution.objective
+    assert cert.duality_gap == pytest.approx(true_excess, rel=1e-5)
+
+
+def test_hinge_optimum_is_certified_with_the_solver_dual():
+    X, y = classification_data(n=10, seed=2)
+    solution = conic.solve(ConvexProblem.build(X, y, loss="hinge", beta=0.05, patterns="exact"))
+    cert = certify(solution)
+    assert 0 <= cert.duality_gap <= 1e-7 * max(1.0, abs(cert.primal))
+
+
+def test_sampled_patterns_give_a_restricted_scope():
+    X, y = regression_data(n=10)
+    problem = ConvexProblem.build(X, y, beta=0.05, patterns="sampled", n_patterns=20, seed=0)
+    cert = certify(conic.solve(problem))
+    assert not cert.exact_patterns
+    assert "restricted" in cert.scope
+    assert cert.relative_gap <= 1e-7
+
+
+def test_infeasible_candidate_is_scaled_into_the_dual_set():
+    X, y = regression_data(n=10)
+    problem = ConvexProblem.build(X, y, beta=1e-3, patterns="exact")
+    lam = -problem.Y / problem.X.shape[0]  # the gradient at the zero network: infeasible here
+    bound, scale = dual_bound(problem, lam)
+    assert 0 < scale < 1
+    assert bound <= conic.solve(problem).objective
+
+
+def test_torch_module_is_accepted(rng):
+    X, y = regression_data(n=8)
+    module = TwoLayerReLU(rng.standard_normal((4, 2)), rng.standard_normal(4),
+                          rng.standard_normal(4)).to_torch()
+    cert = certify_network(module, X, y, beta=0.1)
+    assert cert.duality_gap >= 0 and cert.exact_patterns

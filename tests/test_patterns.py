@@ -1,0 +1,128 @@
+"""Activation patterns: exact enumeration against brute force and Cover's count; sampling."""
+
+import itertools
+from math import e
+
+import numpy as np
+import pytest
+from scipy.optimize import linprog
+
+from convexnn.patterns import (
+    Patterns,
+    add_bias,
+    cover_count,
+    enumerate_patterns,
+    make_patterns,
+    sample_patterns,
+)
+
+
+def brute_force_patterns(X):
+    """Every sign vector s in {+-1}^n whose open cone {u : s_j x_j^T u > 0} is non-empty.
+
+    Independent of the incremental construction: one LP per sign vector (2^n of them).
+    """
+    n, d = X.shape
+    found = set()
+    for signs in itertools.product((1.0, -1.0), repeat=n):
+        A = np.array(signs)[:, None] * X
+        # maximize t s.t. A u >= t, u in [-1, 1]^d, t <= 1
+        res = linprog(
+            np.r_[np.zeros(d), -1.0],
+            A_ub=np.hstack([-A, np.ones((n, 1))]),
+            b_ub=np.zeros(n),
+            bounds=[(-1, 1)] * d + [(None, 1)],
+            method="highs",
+        )
+        if res.status == 0 and -res.fun > 1e-9:
+            found.add(tuple(s > 0 for s in signs))
+    return found
+
+
+def as_set(patterns: Patterns):
+    return {tuple(col) for col in patterns.D.T}
+
+
+@pytest.mark.parametrize(("n", "d", "expected"), [(6, 2, 12), (10, 3, 92), (8, 4, 128)])
+def test_enumeration_matches_cover_count_and_brute_force(n, d, expected):
+    X = np.random.default_rng(n * d).standard_normal((n, d))  # general position a.s.
+    patterns = enumerate_patterns(X)
+    assert patterns.exact
+    assert patterns.n_patterns == expected == cover_count(n, d)
+    assert as_set(patterns) == brute_force_patterns(X)
+    # the bound the paper prints, 2 r (e (n - 1) / r)^r, is never exceeded
+    assert patterns.n_patterns <= 2 * d * (e * (n - 1) / d) ** d
+
+
+def test_generators_realize_their_patterns(rng):
+    X = rng.standard_normal((9, 3))
+    patterns = enumerate_patterns(X)
+    np.testing.assert_array_equal(X @ patterns.generators >= 0, patterns.D)
+
+
+def test_one_dimensional_data_with_bias_has_2n_patterns(rng):
+    x = rng.standard_normal(15)
+    patterns = enumerate_patterns(add_bias(x[:, None]))
+    assert patterns.n_patterns == 2 * 15
+    # patterns are thresholds on the sorted points: each is a prefix or suffix of the order
+    order = np.argsort(x)
+    for col in patterns.D.T:
+        sorted_col = col[order]
+        assert np.all(np.diff(sorted_col.astype(int)) >= 0) or np.all(
+            np.diff(sorted_col.astype(int)) <= 0
+        )
+
+
+def test_whitened_full_row_rank_data_has_all_patterns(rng):
+    A = rng.standard_normal((5, 8))  # n <= d and full row rank: every sign vector occurs
+    assert enumerate_patterns(A).n_patterns == 2**5
+
+
+def test_rank_deficient_data_is_enumerated_in_its_row_space(rng):
+    # 8 points on a 2-D plane inside R^4: the count is that of rank 2
+    X = rng.standard_normal((8, 2)) @ rng.standard_normal((2, 4))
+    patterns = enumerate_patterns(X)
+    assert patterns.n_patterns == cover_count(8, 2)
+    assert as_set(patterns) == brute_force_patterns(X)
+
+
+def test_duplicate_and_zero_rows(rng):
+    X = rng.standard_normal((6, 2))
+    X = np.vstack([X, X[:2], np.zeros((1, 2))])
+    patterns = enumerate_patterns(X)
+    assert patterns.n_patterns == cover_count(6, 2)
+    np.testing.assert_array_equal(patterns.D[6:8], patterns.D[:2])
+    assert patterns.D[8].all()  # x = 0 gives x^T u = 0 >= 0 for every u
+
+
+def test_sampling_is_seeded_unique_and_a_subset_of_all(rng):
+    X = rng.standard_normal((10, 3))
+    a = sample_patterns(X, 500, seed=7)
+    b = sample_patterns(X, 500, seed=7)
+    np.testing.assert_array_equal(a.D, b.D)
+    assert not a.exact
+    assert len(as_set(a)) == a.n_patterns  # de-duplicated
+    assert as_set(a) <= as_set(enumerate_patterns(X))
+    np.testing.assert_array_equal(X @ a.generators >= 0, a.D)
+
+
+def test_enumeration_refuses_problems_too_large():
+    X = np.random.default_rng(0).standard_normal((200, 10))
+    with pytest.raises(ValueError, match="max_patterns"):
+        enumerate_patterns(X, max_patterns=1000)
+
+
+def test_make_patterns_validates_its_argument(rng):
+    X = rng.standard_normal((5, 2))
+    with pytest.raises(ValueError, match="patterns must be"):
+        make_patterns(X, "everything")
+    with pytest.raises(ValueError, match="made for 5 samples"):
+        make_patterns(rng.standard_normal((6, 2)), enumerate_patterns(X))
+    assert make_patterns(X, "auto").exact  # tiny problem: auto enumerates
+
+
+def test_cover_count_values():
+    assert cover_count(12, 2) == 24
+    assert cover_count(10, 1) == 2
+    with pytest.raises(ValueError, match="n_samples"):
+        cover_count(0, 2)
