@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.optimize import minimize_scalar, nnls
+from scipy.optimize import lsq_linear, minimize_scalar, nnls
 
 from ._validation import check_data
 from .network import TwoLayerReLU
@@ -151,6 +151,44 @@ def _certificate(problem: ConvexProblem, primal: float, candidates, cone_violati
     )
 
 
+def _stationary_subgradient(problem: ConvexProblem, network: TwoLayerReLU, Z: torch.Tensor,
+                            band: float) -> np.ndarray:
+    """A subgradient of a non-smooth loss chosen to make the network's neurons stationary.
+
+    On samples within ``band`` of the loss's kink any ``theta * G``, ``theta in [0, 1]``, is a
+    subgradient. ``theta`` is chosen by bounded least squares so that every neuron ``j`` meets
+    its optimality condition ``X^T D_j lam_c = -sign(alpha_jc) beta u_j / ||u_j||`` (the
+    gradient is a poor candidate there: at margin exactly 1 it picks an arbitrary end). Any
+    choice is only a candidate; :func:`dual_bound` verifies it.
+    """
+    ops = problem.operators()
+    mask, G = problem.loss.kink_subgradients(Z, ops.Y, ops.weights, band)
+    Lam = torch.where(mask, torch.zeros_like(Z), ops.loss_gradient(Z)).numpy()
+    mask, G = mask.numpy(), G.numpy()
+    weights = np.hstack([network.U, network.b[:, None]]) if network.has_bias else network.U
+    norms = np.linalg.norm(weights, axis=1)
+    active = norms > 0
+    directions = weights[active] / norms[active, None]
+    patterns = (problem.X @ weights[active].T) >= 0  # (n, m): each neuron's pattern
+    for c in range(Lam.shape[1]):
+        free = np.flatnonzero(mask[:, c])
+        signs = np.sign(network.alpha[active, c])
+        used = signs != 0
+        if free.size == 0 or not np.any(used):
+            continue
+        # rows: neurons x features; columns: the free samples' contributions G_ic D_j x_i
+        # neurons weigh by their norm: near-zero neurons of interior-point solutions meet their
+        # conditions only up to the barrier parameter divided by their norm
+        scale = np.repeat(norms[active][used] / norms.max(), problem.X.shape[1])
+        A = np.concatenate([(patterns[free, j] * G[free, c])[None, :] * problem.X[free].T
+                            for j in np.flatnonzero(used)])
+        fixed = problem.X.T @ (patterns[:, used] * Lam[:, c : c + 1])  # (d, m_used)
+        target = (-signs[used] * problem.beta * directions[used].T - fixed).T.ravel()
+        theta = lsq_linear(scale[:, None] * A, scale * target, bounds=(0.0, 1.0)).x
+        Lam[free, c] = theta * G[free, c]
+    return Lam
+
+
 def certify(solution) -> Certificate:
     """Duality gap of a :class:`~convexnn.solution.ConvexSolution` for its own program.
 
@@ -205,6 +243,9 @@ def certify_network(network, X, y, *, loss="squared", beta: float, patterns="exa
     ops = problem.operators()
     Z = torch.as_tensor(network.predict(X), dtype=ops.dtype)
     candidates = [ops.loss_gradient(Z).numpy()]
+    if hasattr(problem.loss, "kink_subgradients"):
+        candidates += [_stationary_subgradient(problem, network, Z, band)
+                       for band in (1e-8, 1e-4, 1e-2)]
     if dual is not None:
         candidates.append(check_data(X, dual, y_name="dual")[1])
     return _certificate(problem, primal, candidates, 0.0, all_patterns.exact, gated=False)

@@ -126,6 +126,15 @@ class Hinge(Loss):
     def _into_domain_elementwise(self, S, Y):
         return (S * Y).clamp(-1, 0) * Y
 
+    def kink_subgradients(self, Z, Y, weights, band: float):
+        """Samples within ``band`` of the kink (margin 1) and their largest subgradient.
+
+        Returns ``(mask, G)``: every ``theta * G`` with ``theta`` in [0, 1] on the masked
+        entries (and the gradient elsewhere) is a subgradient, so a certificate may choose it.
+        """
+        mask = (Y * Z - 1).abs() <= band
+        return mask, -Y * weights[:, None] / Z.shape[0]
+
     def cvxpy(self, Z, Y, weights):
         import cvxpy as cp
 
