@@ -15,26 +15,38 @@ import numpy as np
 from ..problem import ConvexProblem
 from ..solution import ConvexSolution
 
-__all__ = ["DualSolution", "solve", "solve_dual"]
+__all__ = ["ACCURATE", "DualSolution", "solve", "solve_dual", "solve_program"]
 
 #: Clarabel tolerances for reference solutions (its defaults are 1e-8; 1e-10 often ends in
 #: "almost solved" on these degenerate programs, whose optimal faces are not single points)
 ACCURATE = {"tol_gap_abs": 1e-9, "tol_gap_rel": 1e-9, "tol_feas": 1e-9, "max_iter": 500}
 
 
-def _check_status(prob: cp.Problem, name: str) -> str:
-    if prob.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-        return "optimal" if prob.status == cp.OPTIMAL else "inaccurate"
-    raise RuntimeError(
-        f"the conic solver failed on the {name} program: CVXPY status {prob.status!r}"
-    )
+def solve_program(prob: cp.Problem, name: str, *, solver: str = "CLARABEL",
+                  verbose: bool = False, **options) -> tuple[str, float]:
+    """Solve a CVXPY program with the reference tolerances; return ``(status, seconds)``.
 
+    ``status`` is ``"optimal"`` or ``"inaccurate"`` (CVXPY's "optimal_inaccurate").
 
-def _solve(prob: cp.Problem, solver: str, verbose: bool, options: dict):
+    Raises
+    ------
+    RuntimeError
+        Naming the program ``name`` when the solver fails or ends in any other status
+        (infeasible, unbounded, iteration limit...).
+    """
+    start = time.perf_counter()
     try:
         prob.solve(solver=solver, verbose=verbose, **{**ACCURATE, **options})
     except cp.SolverError as exc:
-        raise RuntimeError(f"the conic solver {solver} failed: {exc}") from exc
+        raise RuntimeError(
+            f"the conic solver {solver} failed on the {name} program: {exc}"
+        ) from exc
+    elapsed = time.perf_counter() - start
+    if prob.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+        raise RuntimeError(
+            f"the conic solver failed on the {name} program: CVXPY status {prob.status!r}"
+        )
+    return ("optimal" if prob.status == cp.OPTIMAL else "inaccurate"), elapsed
 
 
 def solve(problem: ConvexProblem, *, solver: str = "CLARABEL", verbose: bool = False,
@@ -77,10 +89,7 @@ def solve(problem: ConvexProblem, *, solver: str = "CLARABEL", verbose: bool = F
     objective = problem.loss.cvxpy(Z, Y, problem.sample_weight) + beta * penalty
     prob = cp.Problem(cp.Minimize(objective), constraints)
 
-    start = time.perf_counter()
-    _solve(prob, solver, verbose, options)
-    elapsed = time.perf_counter() - start
-    status = _check_status(prob, "primal")
+    status, elapsed = solve_program(prob, "primal", solver=solver, verbose=verbose, **options)
 
     def stack(blocks):
         return np.stack([b.value for b in blocks], axis=-1)
@@ -145,9 +154,6 @@ def solve_dual(problem: ConvexProblem, *, solver: str = "CLARABEL", verbose: boo
             constraints.append(cp.norm(sign * G + X.T @ cp.multiply(S, A), 2, axis=0) <= beta)
     prob = cp.Problem(cp.Maximize(-conj), constraints)
 
-    start = time.perf_counter()
-    _solve(prob, solver, verbose, options)
-    elapsed = time.perf_counter() - start
-    status = _check_status(prob, "dual")
+    status, elapsed = solve_program(prob, "dual", solver=solver, verbose=verbose, **options)
     return DualSolution(Lam=np.asarray(Lam.value, float), value=float(prob.value),
                         status=status, time=elapsed)
