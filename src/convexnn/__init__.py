@@ -5,6 +5,7 @@ Pilanci, "Convex Geometry and Duality of Over-parameterized Neural Networks" (JM
 """
 
 from .certificates import Certificate, certify, certify_network
+from .estimators import ConvexReLUClassifier, ConvexReLURegressor
 from .losses import get_loss
 from .network import TwoLayerReLU
 from .patterns import Patterns, add_bias, cover_count, enumerate_patterns, sample_patterns
@@ -17,6 +18,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Certificate",
     "ConvexProblem",
+    "ConvexReLUClassifier",
+    "ConvexReLURegressor",
     "ConvexSolution",
     "Patterns",
     "TwoLayerReLU",

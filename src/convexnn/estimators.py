@@ -1,0 +1,435 @@
+"""scikit-learn estimators: globally optimal two-layer ReLU networks with certificates.
+
+Thin wiring of :class:`~convexnn.problem.ConvexProblem`, :func:`~convexnn.solvers.solve`,
+:meth:`~convexnn.network.TwoLayerReLU.from_convex` and :func:`~convexnn.certificates.certify`
+into the scikit-learn API; every piece of math lives in those modules.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._validation import check_beta, check_positive_int, check_sample_weight
+from .certificates import certify
+from .network import TwoLayerReLU
+from .patterns import Patterns, add_bias
+from .problem import ConvexProblem
+from .solvers import resolve_solver, solve
+
+__all__ = ["ConvexReLUClassifier", "ConvexReLURegressor", "encode_labels"]
+
+_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def encode_labels(index: np.ndarray, n_classes: int, loss: str) -> np.ndarray:
+    """Targets of program (8) for class indices, as :class:`ConvexReLUClassifier` encodes them.
+
+    Parameters
+    ----------
+    index : ndarray of shape (n_samples,)
+        Class index of each sample, in ``range(n_classes)``.
+    n_classes : int
+    loss : {"squared", "hinge", "logistic", "cross_entropy"}
+
+    Returns
+    -------
+    Y : ndarray of shape (n_samples, 1) or (n_samples, n_classes)
+        Two classes: one output of +-1 (``cross_entropy``: one-hot rows); more classes: one-hot
+        rows, as +-1 for ``hinge`` (one-vs-all).
+    """
+    if n_classes == 2 and loss != "cross_entropy":
+        return (2.0 * index - 1.0)[:, None]
+    Y = np.eye(n_classes)[index]
+    return 2.0 * Y - 1.0 if loss == "hinge" else Y
+
+
+def _distinct_samples(X: np.ndarray, Y: np.ndarray, weights: np.ndarray):
+    """The distinct samples ``(x, y)`` of positive weight, with the weights of copies summed.
+
+    Objective (2) is a weighted mean over samples, so a sample of weight 0 does not enter it and
+    ``c`` copies of a sample are one sample of weight ``c``: merging them shrinks program (8)
+    (whose size grows with the number of samples) and makes an integer weight and repeated rows
+    give the same program. The weights are rescaled to mean 1, which keeps the mean loss of the
+    weighted data equal to that of the repeated data. Samples stay in the order of their first
+    occurrence, so data without repeats or zero weights is passed on unchanged.
+    """
+    keep = np.flatnonzero(weights > 0)
+    _, first, inverse = np.unique(np.hstack([X[keep], Y[keep]]), axis=0, return_index=True,
+                                  return_inverse=True)
+    order = np.argsort(first)  # distinct samples in order of first occurrence
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    merged = np.bincount(rank[inverse.ravel()], weights=weights[keep], minlength=order.size)
+    rows = keep[first[order]]
+    return X[rows], Y[rows], merged * (order.size / merged.sum())
+
+
+class _ConvexReLU(BaseEstimator):
+    """Shared fit of both estimators: targets already encoded as the loss expects."""
+
+    #: losses this estimator accepts
+    _losses: tuple[str, ...] = ()
+
+    def __init__(self, *, beta=1e-3, loss="squared", bias=True, patterns="auto", n_patterns=100,
+                 gated=False, solver="auto", tol=None, max_iter=None, random_state=None,
+                 warm_start=False, device="cpu", dtype="float64", verbose=0):
+        self.beta = beta
+        self.loss = loss
+        self.bias = bias
+        self.patterns = patterns
+        self.n_patterns = n_patterns
+        self.gated = gated
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.device = device
+        self.dtype = dtype
+        self.verbose = verbose
+
+    def _check_loss(self) -> str:
+        if self.loss not in self._losses:
+            raise ValueError(
+                f"loss must be one of {list(self._losses)} for {type(self).__name__}; "
+                f"got {self.loss!r}"
+            )
+        return self.loss
+
+    def _check_params(self) -> dict:
+        """Validated hyper-parameters that the core modules do not check themselves."""
+        for name in ("bias", "gated", "warm_start"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False; got {getattr(self, name)!r}")
+        if not (isinstance(self.patterns, Patterns)
+                or self.patterns in ("auto", "exact", "sampled")):
+            raise ValueError("patterns must be 'auto', 'exact', 'sampled' or a Patterns "
+                             f"instance; got {self.patterns!r}")
+        if self.tol is not None and (isinstance(self.tol, bool)
+                                     or not isinstance(self.tol, numbers.Real) or self.tol <= 0):
+            raise ValueError(f"tol must be None or a positive number; got {self.tol!r}")
+        if self.dtype not in _DTYPES and self.dtype not in _DTYPES.values():
+            raise ValueError(f"dtype must be one of {list(_DTYPES)}; got {self.dtype!r}")
+        return {
+            "beta": check_beta(self.beta),
+            "n_patterns": check_positive_int(self.n_patterns, "n_patterns"),
+            "max_iter": None if self.max_iter is None
+            else check_positive_int(self.max_iter, "max_iter"),
+            "dtype": _DTYPES.get(self.dtype, self.dtype),
+        }
+
+    def _reusable_patterns(self, Xa: np.ndarray):
+        """With ``warm_start``, the previous fit's patterns if they are patterns of ``Xa``.
+
+        They are kept when the data has the same shape and every stored generator still
+        produces its pattern on ``Xa``; exactness is claimed only for the very same data.
+        """
+        if not (self.warm_start and hasattr(self, "patterns_")):
+            return None
+        old = self.patterns_
+        if (old.n_samples, old.generators.shape[0]) != Xa.shape:
+            return None
+        if not np.array_equal(Xa @ old.generators >= 0, old.D):
+            return None
+        if old.exact and not np.array_equal(Xa, self.solution_.problem.X):
+            return Patterns(old.D, old.generators, exact=False)
+        return old
+
+    def _solver_options(self, name: str, params: dict, warm) -> dict:
+        """The options of the resolved solver: Clarabel's names for conic, else the common set."""
+        options = {"verbose": bool(self.verbose)}
+        if name == "conic":
+            if self.tol is not None:
+                options.update(tol_gap_abs=self.tol, tol_gap_rel=self.tol, tol_feas=self.tol)
+            if params["max_iter"] is not None:
+                options["max_iter"] = params["max_iter"]
+            return options
+        options.update(device=self.device, dtype=params["dtype"])
+        if self.tol is not None:
+            options["tol"] = float(self.tol)
+        if params["max_iter"] is not None:
+            options["max_iter"] = params["max_iter"]
+        if warm is not None:
+            options["warm_start"] = warm
+        return options
+
+    def _fit_convex(self, X: np.ndarray, Y: np.ndarray, sample_weight) -> None:
+        """Solve program (8) for encoded targets ``Y`` (n, k) and set the fitted attributes."""
+        loss = self._check_loss()
+        params = self._check_params()
+        X, Y, weights = _distinct_samples(X, Y, check_sample_weight(sample_weight, X.shape[0]))
+        Xa = add_bias(X) if self.bias else X
+        reused = self._reusable_patterns(Xa)
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        problem = ConvexProblem.build(
+            X, Y, loss=loss, beta=params["beta"], bias=self.bias,
+            patterns=self.patterns if reused is None else reused,
+            n_patterns=params["n_patterns"], seed=seed, gated=self.gated,
+            sample_weight=weights,
+        )
+        name = resolve_solver(problem, self.solver)
+        warm = None
+        if (reused is not None and self.solution_.problem.shape == problem.shape
+                and self.solution_.gated == problem.gated):
+            warm = self.solution_
+        solution = solve(problem, name, **self._solver_options(name, params, warm))
+
+        self.solution_ = solution
+        self.patterns_ = problem.patterns
+        self.network_ = TwoLayerReLU.from_convex(solution)
+        self.certificate_ = certify(solution)
+        self.n_iter_ = int(solution.iterations)
+
+    def _network_output(self, X) -> np.ndarray:
+        check_is_fitted(self, "network_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return self.network_.predict(X)
+
+
+_PARAMETERS_DOC = """
+    beta : float >= 0, default=1e-3
+        Weight decay of the network, the group-lasso weight of program (8).
+    bias : bool, default=True
+        Whether the hidden neurons have a (regularized) bias.
+    patterns : {"auto", "exact", "sampled"} or Patterns, default="auto"
+        Activation patterns of program (8): ``"exact"`` enumerates all (the fit is then the
+        global optimum of the network's training problem), ``"sampled"`` draws ``n_patterns``
+        Gaussian directions (a restriction: a valid network, an upper bound), ``"auto"``
+        enumerates when Cover's count is small and samples otherwise.
+    n_patterns : int, default=100
+        Directions drawn when sampling.
+    gated : bool, default=False
+        Solve the gated relaxation (no cone constraints, a lower bound) instead of (8);
+        ``network_`` then holds the ReLU network with the gated weights.
+    solver : {"auto", "conic", "fista", "augmented_lagrangian", "admm"}, default="auto"
+        ``"auto"`` uses the conic reference solver on small problems, a first-order one
+        otherwise.
+    tol : float, optional
+        Solver tolerance (relative duality gap of the first-order solvers, Clarabel's gap and
+        feasibility tolerances for conic); None keeps the solver's default.
+    max_iter : int, optional
+        Solver iteration limit; None keeps the solver's default.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the pattern sampling.
+    warm_start : bool, default=False
+        Reuse the previous fit's patterns when the data has the same shape (and they are still
+        patterns of it), and start the first-order solvers from the previous solution, e.g.
+        along a path of decreasing ``beta``.
+    device : str, default="cpu"
+        Where first-order solvers compute (e.g. ``"cuda"``).
+    dtype : {"float64", "float32"}, default="float64"
+        Precision of the first-order solvers.
+    verbose : int, default=0
+        If positive, the solver prints its progress.
+"""
+
+_ATTRIBUTES_DOC = """
+    network_ : TwoLayerReLU
+        The recovered network (Theorem 1); ``network_.to_torch()`` is the PyTorch module.
+    solution_ : ConvexSolution
+        The solver's solution of program (8).
+    certificate_ : Certificate
+        Its duality gap, lower bound and scope (global when the patterns are exact).
+    patterns_ : Patterns
+        The activation patterns used, made on the training samples with their bias column.
+        Like ``solution_``, they refer to the distinct samples of positive weight (repeated
+        samples are merged into one of summed weight), in the order of ``X``.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    n_iter_ : int
+        Solver iterations.
+"""
+
+
+class ConvexReLURegressor(RegressorMixin, _ConvexReLU):
+    __doc__ = f"""Two-layer ReLU regression network trained to its global optimum.
+
+    Solves the convex program (8) of Pilanci & Ergen (ICML 2020) for the weight-decay training
+    problem ``1/(2n) sum_j ||f(x_j) - y_j||^2 + beta/2 (||U||^2 + ||b||^2 + sum ||alpha_j||_1^2)``
+    and recovers the network; its optimality is certified by a duality gap.
+
+    Parameters
+    ----------
+    {_PARAMETERS_DOC.strip()}
+    loss : {{"squared"}}, default="squared"
+        Mean squared loss (the only regression loss).
+
+    Attributes
+    ----------
+    {_ATTRIBUTES_DOC.strip()}
+    n_outputs_ : int
+        Number of targets.
+    """
+
+    _losses = ("squared",)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights; an integer weight acts like repeating the sample.
+
+        Returns
+        -------
+        self : ConvexReLURegressor
+        """
+        X, y = validate_data(self, X, y, dtype=np.float64, multi_output=True, y_numeric=True)
+        Y = y[:, None] if y.ndim == 1 else y
+        self._fit_convex(X, Y, sample_weight)
+        self.n_outputs_ = Y.shape[1]
+        self._single_target = y.ndim == 1
+        return self
+
+    def predict(self, X):
+        """Network outputs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            1-D when ``fit`` saw 1-D targets.
+        """
+        F = self._network_output(X)
+        return F[:, 0] if self._single_target else F
+
+
+class ConvexReLUClassifier(ClassifierMixin, _ConvexReLU):
+    __doc__ = f"""Two-layer ReLU classification network trained to its global optimum.
+
+    Labels are encoded for the loss, the convex program (8) is solved, the network recovered
+    and its optimality certified by a duality gap. Binary problems have one output, multi-class
+    problems one output per class.
+
+    Parameters
+    ----------
+    {_PARAMETERS_DOC.strip()}
+    loss : {{"squared", "hinge", "logistic", "cross_entropy"}}, default="squared"
+        ``"squared"`` on +-1 targets (binary) or one-hot rows (multi-class); ``"hinge"`` on
+        +-1 targets (one-vs-all for multi-class); ``"logistic"`` (binary only); and
+        ``"cross_entropy"``, softmax over one output per class. The last two give
+        ``predict_proba``.
+
+    Attributes
+    ----------
+    {_ATTRIBUTES_DOC.strip()}
+    classes_ : ndarray of shape (n_classes,)
+        The class labels.
+    """
+
+    _losses = ("squared", "hinge", "logistic", "cross_entropy")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = self.loss != "logistic"
+        return tags
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Class labels (at least two classes with positive weight).
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights; an integer weight acts like repeating the sample.
+
+        Returns
+        -------
+        self : ConvexReLUClassifier
+        """
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
+        loss = self._check_loss()
+        self.classes_, index = np.unique(y, return_inverse=True)
+        weighted = index if sample_weight is None else index[
+            check_sample_weight(sample_weight, X.shape[0]) > 0]
+        n_classes = np.unique(weighted).size
+        if n_classes < 2:
+            raise ValueError(
+                f"y must hold at least two classes (with positive sample_weight); got "
+                f"{n_classes} class"
+            )
+        k = self.classes_.size
+        if loss == "logistic" and k > 2:
+            raise ValueError(
+                f"Only binary classification is supported with loss='logistic'; y has {k} "
+                "classes: use loss='cross_entropy' (softmax) or 'hinge' / 'squared' (one-vs-all)"
+            )
+        self._fit_convex(X, encode_labels(index, k, loss), sample_weight)
+        return self
+
+    def decision_function(self, X):
+        """Network outputs (scores).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            For two classes, the score of ``classes_[1]`` (positive means that class).
+        """
+        F = self._network_output(X)
+        if F.shape[1] == 1:
+            return F[:, 0]
+        if self.classes_.size == 2:  # softmax outputs: the log-odds of classes_[1]
+            return F[:, 1] - F[:, 0]
+        return F
+
+    def predict(self, X):
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        scores = self.decision_function(X)
+        index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(1)
+        return self.classes_[index]
+
+    def _has_proba(self) -> bool:
+        return self.loss in ("logistic", "cross_entropy")
+
+    @available_if(_has_proba)
+    def predict_proba(self, X):
+        """Class probabilities of the logistic or softmax model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        F = torch.as_tensor(self._network_output(X))
+        if F.shape[1] == 1:
+            positive = torch.sigmoid(F[:, 0])
+            return torch.stack([1 - positive, positive], dim=1).numpy()
+        return torch.softmax(F, dim=1).numpy()

@@ -1,0 +1,307 @@
+"""scikit-learn estimators: API conformance, wiring, certificates, bad input."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
+
+from convexnn import TwoLayerReLU
+from convexnn import estimators as estimators_module
+from convexnn.estimators import ConvexReLUClassifier, ConvexReLURegressor, encode_labels
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: a second intra-op thread only adds synchronization (and contention)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _small(Estimator, **params):
+    """Few sampled patterns keep the conic solves of the common checks fast."""
+    return Estimator(patterns="sampled", n_patterns=10, **params)
+
+
+def _expected_failures(estimator):
+    if getattr(estimator, "loss", None) not in ("logistic", "cross_entropy"):
+        return {}
+    return {"check_sample_weight_equivalence_on_dense_data": (
+        "its 15 x 30 data are separable and beta small: the logistic / softmax objective is so "
+        "flat that points 1e-10 apart in objective differ by 1e-4 in predictions, above the "
+        "check's rtol=1e-7; the weighted and repeated programs are the same up to row order and "
+        "reach the same objective (test_integer_weights_equal_repeated_rows tests the wiring)")}
+
+
+@parametrize_with_checks([
+    _small(ConvexReLURegressor),
+    _small(ConvexReLUClassifier),
+    _small(ConvexReLUClassifier, loss="logistic"),
+], expected_failed_checks=_expected_failures)
+def test_sklearn_common_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.slow
+@parametrize_with_checks([
+    _small(ConvexReLUClassifier, loss="hinge"),
+    _small(ConvexReLUClassifier, loss="cross_entropy"),
+], expected_failed_checks=_expected_failures)
+def test_sklearn_common_checks_other_losses(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("estimator", [ConvexReLURegressor(), ConvexReLUClassifier()], ids=repr)
+def test_check_estimator_with_default_parameters(estimator):
+    """The full check with the default parameters.
+
+    Patterns "auto" enumerate exactly on tiny data and sample 100 otherwise; the conic solves
+    make this take tens of minutes per estimator on 2 busy cores.
+    """
+    check_estimator(estimator, expected_failed_checks=_expected_failures(estimator))
+
+
+@pytest.fixture(scope="module")
+def regression():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((14, 2))
+    y = np.abs(X[:, 0]) - X[:, 1] + 0.1 * rng.standard_normal(14)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """Few samples, so that exact enumeration (58 patterns) and the conic solve are quick."""
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((8, 2))
+    y = np.abs(X[:, 0]) - X[:, 1] + 0.1 * rng.standard_normal(8)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def three_classes():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((24, 2))
+    y = np.array(["a", "b", "c"])[(np.arctan2(X[:, 1], X[:, 0]) + np.pi).astype(int) % 3]
+    return X, y
+
+
+def test_exact_patterns_give_a_global_certificate(tiny):
+    X, y = tiny
+    reg = ConvexReLURegressor(beta=1e-2, patterns="exact").fit(X, y)
+    certificate = reg.certificate_
+    assert certificate.exact_patterns and reg.patterns_.exact
+    assert certificate.relative_gap < 1e-6
+    assert reg.network_.objective(X, y, beta=1e-2) == pytest.approx(certificate.primal,
+                                                                     rel=1e-6)
+    assert reg.n_features_in_ == 2 and reg.n_iter_ > 0 and reg.n_outputs_ == 1
+    assert isinstance(reg.network_, TwoLayerReLU)
+    assert reg.predict(X).shape == (8,)
+
+
+def test_torch_module_reproduces_predict(regression, three_classes):
+    X, y = regression
+    reg = _small(ConvexReLURegressor, random_state=0).fit(X, y)
+    module = reg.network_.to_torch()
+    with torch.no_grad():
+        out = module(torch.as_tensor(X)).numpy()
+    np.testing.assert_allclose(out[:, 0], reg.predict(X), rtol=1e-12, atol=1e-12)
+
+    X, y = three_classes
+    clf = _small(ConvexReLUClassifier, loss="cross_entropy", random_state=0).fit(X, y)
+    with torch.no_grad():
+        scores = clf.network_.to_torch()(torch.as_tensor(X)).numpy()
+    np.testing.assert_allclose(scores, clf.decision_function(X), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(clf.classes_[scores.argmax(1)], clf.predict(X))
+
+
+def test_regressor_multi_output(regression):
+    X, y = regression
+    Y = np.column_stack([y, -y])
+    reg = _small(ConvexReLURegressor, random_state=0).fit(X, Y)
+    assert reg.predict(X).shape == (14, 2) and reg.n_outputs_ == 2
+    assert reg.network_.n_outputs == 2
+
+
+@pytest.mark.parametrize("loss", ["squared", "hinge", "logistic", "cross_entropy"])
+def test_binary_losses(regression, loss):
+    X, y = regression
+    labels = np.where(y > np.median(y), "pos", "neg")
+    clf = _small(ConvexReLUClassifier, loss=loss, random_state=0).fit(X, labels)
+    assert clf.classes_.tolist() == ["neg", "pos"]
+    scores = clf.decision_function(X)
+    assert scores.shape == (14,)
+    np.testing.assert_array_equal(clf.predict(X), np.where(scores > 0, "pos", "neg"))
+    assert clf.score(X, labels) > 0.7
+    assert hasattr(clf, "predict_proba") == (loss in ("logistic", "cross_entropy"))
+    if hasattr(clf, "predict_proba"):
+        proba = clf.predict_proba(X)
+        np.testing.assert_allclose(proba.sum(1), 1)
+        np.testing.assert_array_equal(proba[:, 1] > 0.5, scores > 0)
+
+
+@pytest.mark.parametrize("loss", ["squared", "hinge", "cross_entropy"])
+def test_multiclass_losses(three_classes, loss):
+    X, y = three_classes
+    clf = _small(ConvexReLUClassifier, loss=loss, random_state=0).fit(X, y)
+    assert clf.decision_function(X).shape == (24, 3)
+    assert clf.network_.n_outputs == 3
+    assert clf.score(X, y) > 0.7
+
+
+def test_encode_labels():
+    index = np.array([0, 1, 1])
+    np.testing.assert_array_equal(encode_labels(index, 2, "logistic"), [[-1], [1], [1]])
+    np.testing.assert_array_equal(encode_labels(index, 2, "cross_entropy"),
+                                  [[1, 0], [0, 1], [0, 1]])
+    np.testing.assert_array_equal(encode_labels(np.array([2, 0]), 3, "hinge"),
+                                  [[-1, -1, 1], [1, -1, -1]])
+    np.testing.assert_array_equal(encode_labels(np.array([2, 0]), 3, "squared"),
+                                  [[0, 0, 1], [1, 0, 0]])
+
+
+def test_integer_weights_equal_repeated_rows(tiny):
+    """Weight c is c copies; weight 0 is removal (the losses are weighted means)."""
+    X, y = tiny
+    weights = np.array([0, 1, 2, 3, 1, 0, 2, 1])
+    rows = np.repeat(np.arange(8), weights)
+    params = {"beta": 1e-2, "patterns": "exact"}
+    weighted = ConvexReLURegressor(**params).fit(X, y, sample_weight=weights)
+    repeated = ConvexReLURegressor(**params).fit(X[rows], y[rows])
+    np.testing.assert_allclose(weighted.predict(X), repeated.predict(X), rtol=1e-9, atol=1e-12)
+    assert weighted.certificate_.primal == pytest.approx(repeated.certificate_.primal, rel=1e-9)
+    assert weighted.solution_.problem.X.shape[0] == 6  # the two zero-weight samples are out
+
+
+def test_weights_with_distinct_orders_still_agree(tiny):
+    """Weighted and repeated data in different orders: same program up to a permutation."""
+    X, y = tiny
+    weights = np.array([1, 1, 2, 3, 1, 1, 2, 1])
+    rows = np.repeat(np.arange(8), weights)[::-1]
+    weighted = ConvexReLUClassifier(beta=1e-2, patterns="exact").fit(X, y > 0,
+                                                                     sample_weight=weights)
+    repeated = ConvexReLUClassifier(beta=1e-2, patterns="exact").fit(X[rows], y[rows] > 0)
+    np.testing.assert_allclose(weighted.certificate_.primal, repeated.certificate_.primal,
+                               rtol=1e-7)
+    np.testing.assert_allclose(weighted.decision_function(X), repeated.decision_function(X),
+                               atol=1e-5)
+
+
+def test_warm_start_reuses_patterns_and_solution(regression, monkeypatch):
+    X, y = regression
+    calls = []
+    solve = estimators_module.solve
+
+    def spy(problem, solver, **options):
+        calls.append((solver, options))
+        return solve(problem, "conic")
+
+    monkeypatch.setattr(estimators_module, "solve", spy)
+    reg = ConvexReLURegressor(beta=1e-1, patterns="sampled", n_patterns=15, warm_start=True,
+                              solver="augmented_lagrangian", tol=1e-5, random_state=0)
+    reg.fit(X, y)
+    first_patterns, first_solution = reg.patterns_, reg.solution_
+    assert "warm_start" not in calls[-1][1] and calls[-1][1]["tol"] == 1e-5
+
+    reg.set_params(beta=1e-2, random_state=1).fit(X, y)  # a path: same data, smaller beta
+    assert reg.patterns_ is first_patterns
+    assert calls[-1][1]["warm_start"] is first_solution
+
+    reg.fit(X[:10], y[:10])  # new shape: new patterns, cold start
+    assert reg.patterns_.n_samples == 10 and "warm_start" not in calls[-1][1]
+
+    cold = ConvexReLURegressor(beta=1e-2, patterns="sampled", n_patterns=15, random_state=0)
+    cold.fit(X, y)
+    cold.fit(X, y)
+    assert cold.patterns_ is not first_patterns
+
+
+def test_warm_start_with_a_first_order_solver(regression):
+    """Refitting from the optimum with warm_start converges at once (FISTA, gated program)."""
+    X, y = regression
+    reg = ConvexReLURegressor(beta=1e-2, gated=True, solver="fista", patterns="sampled",
+                              n_patterns=10, random_state=0, tol=1e-6, warm_start=True)
+    cold = reg.fit(X, y).n_iter_
+    assert reg.solution_.status == "optimal"
+    warm = reg.fit(X, y).n_iter_
+    assert reg.solution_.status == "optimal" and warm < cold
+
+
+def test_warm_start_drops_exactness_for_new_data(tiny):
+    X, y = tiny
+    reg = ConvexReLURegressor(beta=1e-2, patterns="exact", warm_start=True).fit(X, y)
+    first = reg.patterns_
+    reg.fit(X, y + 1.0)  # same X: the enumeration is still complete
+    assert reg.patterns_ is first and reg.certificate_.exact_patterns
+    reg.fit(X + 1e-3, y)  # new X of the same shape: reused only as a (non-exact) subset
+    assert reg.patterns_.generators is first.generators
+    assert not reg.patterns_.exact and not reg.certificate_.exact_patterns
+
+
+def test_conic_tolerances_are_forwarded(regression, monkeypatch):
+    X, y = regression
+    seen = {}
+    solve = estimators_module.solve
+
+    def spy(problem, solver, **options):
+        seen.update(options, solver=solver)
+        return solve(problem, solver, **options)
+
+    monkeypatch.setattr(estimators_module, "solve", spy)
+    _small(ConvexReLURegressor, tol=1e-6, max_iter=200).fit(X, y)
+    assert seen["solver"] == "conic"
+    assert seen["tol_gap_rel"] == seen["tol_feas"] == 1e-6 and seen["max_iter"] == 200
+
+
+@pytest.mark.parametrize(
+    ("params", "error", "match"),
+    [
+        ({"beta": -1.0}, ValueError, "beta must be a finite number >= 0"),
+        ({"beta": "big"}, TypeError, "beta must be a real number"),
+        ({"loss": "huber"}, ValueError, "loss must be one of"),
+        ({"n_patterns": 0}, ValueError, "n_patterns must be >= 1"),
+        ({"patterns": "some"}, ValueError, "patterns must be"),
+        ({"solver": "newton"}, ValueError, "solver must be"),
+        ({"tol": -1e-3}, ValueError, "tol must be"),
+        ({"max_iter": 0}, ValueError, "max_iter must be >= 1"),
+        ({"dtype": "int8"}, ValueError, "dtype must be"),
+        ({"bias": "yes"}, TypeError, "bias must be True or False"),
+    ],
+)
+@pytest.mark.parametrize("Estimator", [ConvexReLURegressor, ConvexReLUClassifier])
+def test_bad_parameters_name_the_parameter(regression, Estimator, params, error, match):
+    X, y = regression
+    with pytest.raises(error, match=match):
+        _small(Estimator).set_params(**params).fit(X, y > 0)
+
+
+def test_bad_data(regression, three_classes):
+    X, y = regression
+    X_nan = X.copy()
+    X_nan[0, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        _small(ConvexReLURegressor).fit(X_nan, y)
+    X_inf = X.copy()
+    X_inf[2, 0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        _small(ConvexReLURegressor).fit(X_inf, y)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        _small(ConvexReLURegressor).fit(X, y[:-1])
+    with pytest.raises(ValueError, match="0 sample"):
+        _small(ConvexReLURegressor).fit(X[:0], y[:0])
+    with pytest.raises(ValueError, match="at least two classes"):
+        _small(ConvexReLUClassifier).fit(X, np.ones(14))
+    with pytest.raises(ValueError, match="at least two classes"):
+        _small(ConvexReLUClassifier).fit(X, y > 0, sample_weight=(y > 0).astype(float))
+    with pytest.raises(ValueError, match="Unknown label type"):
+        _small(ConvexReLUClassifier).fit(X, y)
+    with pytest.raises(ValueError, match="sample_weight must be non-negative"):
+        _small(ConvexReLURegressor).fit(X, y, sample_weight=-np.ones(14))
+    Xc, yc = three_classes
+    with pytest.raises(ValueError, match="Only binary classification is supported"):
+        _small(ConvexReLUClassifier, loss="logistic").fit(Xc, yc)
+    reg = _small(ConvexReLURegressor).fit(X, y)
+    with pytest.raises(ValueError, match="X has 3 features"):
+        reg.predict(np.ones((2, 3)))
