@@ -1,0 +1,330 @@
+"""Two-layer ReLU CNNs as convex programs over patch activation patterns (papers.md 3.4).
+
+**Architecture** (:class:`~.modules.TwoLayerConvNet`, ``activation="relu"``): ``m`` filters
+``u_j in R^h`` on the patches ``x_k`` of the input (``k = 1..K`` output positions), ReLU, sum
+(or mean) pooling over regions ``R_1..R_G`` of the output map, linear readout
+``w_j in R^{G x k}``::
+
+    f_c(x) = sum_j sum_g w_j[g, c] sum_{k in R_g} (x_k^T u_j)_+ ,
+    J = L(f(X), Y) + beta/2 sum_j (||u_j||^2 + ||w_j||_1^2).
+
+``G = 1`` (global pooling) with one output is plain weight decay; for ``G > 1`` (``G = K``: a fully
+connected second layer) or ``k > 1`` outputs the readout penalty is the squared l1 norm of each
+filter's outgoing weights, the decoupled penalty of papers.md 1.6 (with plain weight decay these
+cases are copositive programs, not covered). Mean pooling is sum pooling on patches scaled by
+``1 / |R_g|``.
+
+**Derivation.** (i) Rescaling ``(t u_j, w_j / t)`` keeps ``f`` and turns the penalty into
+``beta sum_j ||u_j|| ||w_j||_1`` (AM-GM). (ii) A filter with several nonzero readout entries is
+the same function and penalty as copies of it with one entry each, so the units are triples
+``(u, g, c)`` with one weight. (iii) For region ``g`` stack the patch rows ``x_ik`` (``i`` in
+``[n]``, ``k in R_g``) into ``X_g`` (``n|R_g| x h``; ``A_g`` sums each sample's rows). Every filter
+``u`` has a pattern ``D = 1[X_g u >= 0]`` of the hyperplane arrangement of these rows, and
+``(X_g u)_+ = D X_g u`` on the closed cone ``{u : (2D - I) X_g u >= 0}``: one cone constraint per
+patch. With ``D_g1..D_gP`` the patterns of ``X_g`` this gives the program
+
+    min  L( sum_g A_g sum_i D_gi X_g (v_gic - w_gic)_c , Y ) + beta sum (||v_gic|| + ||w_gic||)
+    s.t. (2 D_gi - I) X_g v_gic >= 0,   (2 D_gi - I) X_g w_gic >= 0.                        (C)
+
+(iv) Equality of optimal values, directly: a network maps to a feasible point of (C) with no
+larger objective (add ``|w| u`` of every unit to the group of its pattern and sign: the cones
+are convex, the prediction is unchanged, the penalty can only drop by the triangle inequality);
+conversely Theorem 1's map ``u = v / sqrt(||v||)``, readout ``+-sqrt(||v||)`` at ``(g, c)`` turns a
+feasible point into a network with the same prediction (the cone makes ``(X_g u)_+ = D X_g u``)
+and penalty ``beta ||v||``. So (C) with *all* patterns
+(:func:`~convexnn.patterns.enumerate_patterns` on ``X_g``; at most
+``2 r (e (n|R_g| - 1) / r)^r`` of them, ``r <= h``) equals the training problem for every
+width ``m >=`` the number of nonzero groups. With *sampled* patterns (Gaussian filters, i.e.
+:func:`~convexnn.patterns.sample_patterns` on ``X_g``) it is a restriction: its optimum is an
+upper bound, and a lower bound on the objective of every network whose filters' patterns were
+included (:meth:`ConvReLUProblem.add_filters`).
+
+(C) is program (8) of the core with the patch matrix as data and a pooling map after the
+masked products, so the core's :class:`~convexnn.problem.ConvexProblem` (one cone per sample,
+loss on the rows of ``X``) does not express it; the patterns, losses and conic tolerances are
+the core's. For fully connected ReLU networks with patterns from random *local* filters (the
+papers' "convolutional" sampling), :func:`local_filter_patterns` feeds the core program instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from .._validation import (
+    check_beta,
+    check_data,
+    check_loss_targets,
+    check_matrix,
+    check_positive_int,
+)
+from ..losses import Loss, get_loss
+from ..patterns import Patterns, make_patterns
+from ._conic import solve_program
+from .modules import ConvGeometry, TwoLayerConvNet
+
+__all__ = [
+    "ConvReLUProblem",
+    "ConvReLUSolution",
+    "conv_relu_network",
+    "local_filter_patterns",
+    "solve_conv_relu",
+]
+
+
+@dataclass
+class ConvReLUProblem:
+    """Data of program (C).
+
+    Parameters
+    ----------
+    geometry : ConvGeometry
+    region_data : list of ndarray
+        ``X_g`` of shape ``(n |R_g|, h)`` per region (rows sample-major; scaled by ``1/|R_g|``
+        for mean pooling).
+    Y : ndarray of shape (n_samples, n_outputs)
+    loss : Loss
+    beta : float
+    patterns : list of Patterns
+        Patterns of each ``X_g``; the variables list them region after region.
+    """
+
+    geometry: ConvGeometry
+    region_data: list
+    Y: np.ndarray
+    loss: Loss
+    beta: float
+    patterns: list
+
+    @classmethod
+    def build(cls, inputs, Y, geometry: ConvGeometry, *, loss="squared", beta: float = 1e-3,
+              patterns="auto", n_patterns: int = 100, seed=None) -> ConvReLUProblem:
+        """Program (C) for ``inputs`` of shape ``(n, *geometry.input_shape)``.
+
+        ``patterns`` is ``"auto"`` (exact enumeration where Cover's bound is at most 2000, else
+        sampling), ``"exact"``, ``"sampled"`` (``n_patterns`` Gaussian filters per region) or a
+        list of :class:`~convexnn.patterns.Patterns`, one per region.
+        """
+        loss = get_loss(loss)
+        patches = geometry.patches(inputs)
+        n, _, h = patches.shape
+        _, Y = check_data(patches.reshape(n, -1), Y, x_name="inputs", y_name="Y")
+        check_loss_targets(Y, loss.name)
+        regions = geometry.regions()
+        region_data = []
+        for g in range(geometry.n_regions):
+            rows = patches[:, regions == g, :]
+            if geometry.pool_mode == "mean":
+                rows = rows / rows.shape[1]
+            region_data.append(rows.reshape(-1, h))
+        if isinstance(patterns, (list, tuple)):
+            if len(patterns) != len(region_data):
+                raise ValueError(f"patterns must hold one Patterns per region "
+                                 f"({len(region_data)}); got {len(patterns)}")
+            made = [make_patterns(X, p) for X, p in zip(region_data, patterns, strict=True)]
+        else:
+            seeds = np.random.SeedSequence(seed).spawn(len(region_data))
+            made = [make_patterns(X, patterns, n_patterns=n_patterns,
+                                  seed=np.random.default_rng(s))
+                    for X, s in zip(region_data, seeds, strict=True)]
+        return cls(geometry, region_data, Y, loss, check_beta(beta), made)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """``(n_samples, patch_size h, total patterns P, n_outputs k)``."""
+        return (self.Y.shape[0], self.geometry.patch_size,
+                sum(p.n_patterns for p in self.patterns), self.Y.shape[1])
+
+    @property
+    def exact(self) -> bool:
+        """Whether every region's patterns are all patterns (then (C) is exact)."""
+        return all(p.exact for p in self.patterns)
+
+    def pattern_slices(self) -> list[slice]:
+        """Columns of the variables that belong to each region."""
+        ends = np.cumsum([0] + [p.n_patterns for p in self.patterns])
+        return [slice(int(a), int(b)) for a, b in zip(ends[:-1], ends[1:], strict=True)]
+
+    def pattern_region(self) -> np.ndarray:
+        """Region of every pattern column: int array of shape (P,)."""
+        return np.repeat(np.arange(len(self.patterns)), [p.n_patterns for p in self.patterns])
+
+    def add_filters(self, filters) -> ConvReLUProblem:
+        """The same program with the patterns of ``filters`` (h, m) added in every region.
+
+        Its optimum is then at most the objective (``readout_norm="l1"``, which is plain weight
+        decay for one region and one output) of any network whose filters are among these.
+        """
+        filters = check_matrix(filters, "filters")
+        if filters.shape[0] != self.geometry.patch_size:
+            raise ValueError(f"filters must have {self.geometry.patch_size} rows (the patch "
+                             f"size); got {filters.shape}")
+        patterns = [p.union(Patterns(X @ filters >= 0, filters, exact=False))
+                    for X, p in zip(self.region_data, self.patterns, strict=True)]
+        return replace(self, patterns=patterns)
+
+    # ----------------------------------------------------------------------------- the maps
+    def predict(self, U) -> np.ndarray:
+        """``sum_g A_g sum_i D_gi X_g u_gic``: (n, k) from ``U`` (h, P, k); pass ``V - W``."""
+        n, h, _, k = self.shape
+        Z = np.zeros((n, k))
+        for X, pats, cols in zip(self.region_data, self.patterns, self.pattern_slices(),
+                                 strict=True):
+            pre = np.einsum("rh,hpk->rpk", X, U[:, cols])
+            Z += np.einsum("rp,rpk->rk", pats.D, pre).reshape(n, -1, k).sum(1)
+        return Z
+
+    def cone_violation(self, U) -> float:
+        """Largest ``max(0, -(2 D_gi - I) X_g u_gic)`` over all patches and groups."""
+        worst = 0.0
+        for X, pats, cols in zip(self.region_data, self.patterns, self.pattern_slices(),
+                                 strict=True):
+            pre = np.einsum("rh,hpk->rpk", X, U[:, cols])
+            sign = np.where(pats.D, 1.0, -1.0)[:, :, None]
+            worst = max(worst, float(np.max(-sign * pre, initial=0.0)))
+        return worst
+
+    def objective(self, V, W) -> float:
+        """Objective of (C) at ``V``, ``W`` (h, P, k)."""
+        Z = torch.as_tensor(self.predict(V - W))
+        Y = torch.as_tensor(self.Y)
+        data = float(self.loss.value(Z, Y, torch.ones(Y.shape[0], dtype=Y.dtype)))
+        norms = np.linalg.norm(V, axis=0).sum() + np.linalg.norm(W, axis=0).sum()
+        return data + self.beta * float(norms)
+
+
+@dataclass
+class ConvReLUSolution:
+    """A solution of program (C): groups ``V``, ``W`` of shape ``(h, P, k)``.
+
+    Attributes
+    ----------
+    problem : ConvReLUProblem
+    V, W : ndarray of shape (h, P, k)
+        Groups of positive and negative readout weight.
+    objective : float
+        Objective of (C) at ``(V, W)``, recomputed.
+    solver_value : float
+    status : str
+    time : float
+    """
+
+    problem: ConvReLUProblem
+    V: np.ndarray
+    W: np.ndarray
+    objective: float
+    solver_value: float
+    status: str
+    time: float
+
+    def n_active_groups(self, rtol: float = 1e-9) -> int:
+        norms = np.concatenate([np.linalg.norm(self.V, axis=0).ravel(),
+                                np.linalg.norm(self.W, axis=0).ravel()])
+        return int(np.count_nonzero(norms > rtol * norms.max())) if norms.max() > 0 else 0
+
+
+def solve_conv_relu(problem: ConvReLUProblem, *, solver: str = "CLARABEL",
+                    verbose: bool = False, **options) -> ConvReLUSolution:
+    """Solve program (C) with CVXPY (interior point; written like the program).
+
+    Parameters
+    ----------
+    problem : ConvReLUProblem
+    solver : str, default="CLARABEL"
+    verbose : bool, default=False
+    **options
+        Solver options (default: the conic reference tolerances of the core).
+    """
+    n, h, P, k = problem.shape
+    V = [cp.Variable((h, P)) for _ in range(k)]
+    W = [cp.Variable((h, P)) for _ in range(k)]
+    columns, constraints = [], []
+    for c in range(k):
+        column = 0
+        for X, pats, cols in zip(problem.region_data, problem.patterns,
+                                 problem.pattern_slices(), strict=True):
+            D = pats.D.astype(float)
+            pool = sp.kron(sp.eye(n), np.ones((1, X.shape[0] // n)), format="csr")  # A_g
+            column = column + pool @ cp.sum(cp.multiply(D, X @ (V[c][:, cols] - W[c][:, cols])),
+                                            axis=1)
+            constraints += [cp.multiply(2 * D - 1, X @ B[:, cols]) >= 0 for B in (V[c], W[c])]
+        columns.append(cp.reshape(column, (n, 1), order="C"))
+    prediction = cp.hstack(columns)
+    penalty = sum(cp.sum(cp.norm(B, 2, axis=0)) for B in V + W)
+    objective = problem.loss.cvxpy(prediction, problem.Y, np.ones(n)) + problem.beta * penalty
+    prob = cp.Problem(cp.Minimize(objective), constraints)
+    status, elapsed = solve_program(prob, "program (C)", solver=solver, verbose=verbose,
+                                    **options)
+    V_val = np.stack([B.value for B in V], axis=-1)
+    W_val = np.stack([B.value for B in W], axis=-1)
+    return ConvReLUSolution(problem, V_val, W_val, problem.objective(V_val, W_val),
+                            float(prob.value), status, elapsed)
+
+
+def conv_relu_network(solution: ConvReLUSolution, *, rtol: float = 1e-9) -> TwoLayerConvNet:
+    """The ReLU CNN of Theorem 1's map: one filter per nonzero group of (C).
+
+    Group ``v_gic`` becomes the filter ``v / sqrt(||v||)`` with readout ``+sqrt(||v||)`` at region
+    ``g`` and output ``c`` (``-sqrt(||w||)`` for ``w_gic``); groups below ``rtol`` times the largest
+    norm are dropped (interior-point noise). Every filter has one nonzero readout weight, so its
+    penalty is the same under ``readout_norm="l1"`` and ``"l2"``.
+    """
+    problem = solution.problem
+    geometry = problem.geometry
+    region = problem.pattern_region()
+    units = []  # (filter, region, output, readout weight)
+    blocks = [(solution.V, 1.0), (solution.W, -1.0)]
+    scale = max(float(np.linalg.norm(B, axis=0).max(initial=0.0)) for B, _ in blocks)
+    for B, sign in blocks:
+        norms = np.linalg.norm(B, axis=0)
+        for q, c in zip(*np.nonzero(norms > rtol * scale), strict=True):
+            root = np.sqrt(norms[q, c])
+            units.append((B[:, q, c] / root, region[q], c, sign * root))
+    k = problem.Y.shape[1]
+    net = TwoLayerConvNet(geometry, max(1, len(units)), k, activation="relu")
+    with torch.no_grad():
+        net.conv.weight.zero_()
+        net.readout.weight.zero_()
+        readout = net.readout.weight.view(k, net.n_filters, geometry.n_regions)
+        for j, (u, g, c, weight) in enumerate(units):
+            net.conv.weight[j] = torch.as_tensor(u).reshape(net.conv.weight.shape[1:])
+            readout[c, j, g] = weight
+    return net
+
+
+def local_filter_patterns(inputs, geometry: ConvGeometry, n_patterns: int, *,
+                          seed=None) -> Patterns:
+    """Patterns of a *fully connected* ReLU network from random local filters.
+
+    Each generator is a Gaussian filter of ``geometry.kernel_size`` placed at a random output
+    position (zeros elsewhere), as in the papers' "convolutional" pattern sampling for CIFAR-10
+    (papers.md 1.7). The patterns are those of the flattened inputs ``(n, C * prod(spatial))``,
+    so they feed the core's program (8) (:class:`~convexnn.problem.ConvexProblem` with
+    ``bias=False``), whose solution is a fully connected network: a restriction of (8), not a
+    CNN.
+
+    Returns
+    -------
+    Patterns
+        Distinct patterns, ``exact=False``; generators of shape ``(C * prod(spatial), P)``.
+    """
+    n_patterns = check_positive_int(n_patterns, "n_patterns")
+    inputs = geometry.check_inputs(inputs).numpy()
+    X = inputs.reshape(inputs.shape[0], -1)
+    # the flat input index of every patch entry (exact in float64)
+    index = geometry.patches(np.arange(X.shape[1], dtype=float).reshape(1, *geometry.input_shape))
+    index = index[0].astype(int)  # (K, h)
+    rng = np.random.default_rng(seed)
+    G = np.zeros((X.shape[1], n_patterns))
+    positions = rng.integers(geometry.n_positions, size=n_patterns)
+    filters = rng.standard_normal((geometry.patch_size, n_patterns))
+    for p in range(n_patterns):
+        np.add.at(G[:, p], index[positions[p]], filters[:, p])
+    D = X @ G >= 0
+    _, first = np.unique(np.packbits(D, axis=0), axis=1, return_index=True)
+    keep = np.sort(first)
+    return Patterns(D[:, keep], G[:, keep], exact=False)
