@@ -95,8 +95,13 @@ def _demo(args) -> int:
 
     # breast_cancer labels are 0 / 1: the classifier's +-1 targets
     Y_train, Y_test = (encode_labels(labels, 2, "squared") for labels in (y_train, y_test))
-    adam = train_nonconvex(X_train, Y_train, loss="squared", beta=args.beta, width=width,
-                           optimizer="adam", lr=args.lr, epochs=args.epochs, seed=args.seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small full-batch steps: more threads only add synchronization
+    try:
+        adam = train_nonconvex(X_train, Y_train, loss="squared", beta=args.beta, width=width,
+                               optimizer="adam", lr=args.lr, epochs=args.epochs, seed=args.seed)
+    finally:
+        torch.set_num_threads(threads)
     # Adam's bound: the convex dual point, checked on the convex program's own data (distinct
     # samples, weights) and patterns, to which certify_network adds Adam's patterns
     problem = clf.solution_.problem

@@ -64,7 +64,7 @@ from .._validation import (
 )
 from ..losses import Loss, get_loss
 from ..patterns import Patterns, make_patterns
-from ._conic import solve_program
+from ..solvers.conic import solve_program
 from .modules import ConvGeometry, TwoLayerConvNet
 
 __all__ = [

@@ -81,7 +81,7 @@ from torch import nn
 
 from .._validation import check_beta, check_data, check_loss_targets, check_positive_int
 from ..losses import get_loss
-from ._conic import solve_program
+from ..solvers.conic import solve_program
 from .modules import ConvGeometry
 
 __all__ = [

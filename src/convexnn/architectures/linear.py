@@ -65,7 +65,7 @@ from .._validation import (
     check_positive_int,
 )
 from ..losses import get_loss
-from ._conic import solve_program
+from ..solvers.conic import solve_program
 from .modules import ConvGeometry, DeepLinearNet, TwoLayerConvNet
 
 __all__ = [

@@ -39,12 +39,12 @@ def solve_program(prob: cp.Problem, name: str, *, solver: str = "CLARABEL",
         prob.solve(solver=solver, verbose=verbose, **{**ACCURATE, **options})
     except cp.SolverError as exc:
         raise RuntimeError(
-            f"the conic solver {solver} failed on the {name} program: {exc}"
+            f"the conic solver {solver} failed on {name}: {exc}"
         ) from exc
     elapsed = time.perf_counter() - start
     if prob.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
         raise RuntimeError(
-            f"the conic solver failed on the {name} program: CVXPY status {prob.status!r}"
+            f"the conic solver failed on {name}: CVXPY status {prob.status!r}"
         )
     return ("optimal" if prob.status == cp.OPTIMAL else "inaccurate"), elapsed
 
@@ -89,7 +89,7 @@ def solve(problem: ConvexProblem, *, solver: str = "CLARABEL", verbose: bool = F
     objective = problem.loss.cvxpy(Z, Y, problem.sample_weight) + beta * penalty
     prob = cp.Problem(cp.Minimize(objective), constraints)
 
-    status, elapsed = solve_program(prob, "primal", solver=solver, verbose=verbose, **options)
+    status, elapsed = solve_program(prob, "program (8)", solver=solver, verbose=verbose, **options)
 
     def stack(blocks):
         return np.stack([b.value for b in blocks], axis=-1)
@@ -154,6 +154,7 @@ def solve_dual(problem: ConvexProblem, *, solver: str = "CLARABEL", verbose: boo
             constraints.append(cp.norm(sign * G + X.T @ cp.multiply(S, A), 2, axis=0) <= beta)
     prob = cp.Problem(cp.Maximize(-conj), constraints)
 
-    status, elapsed = solve_program(prob, "dual", solver=solver, verbose=verbose, **options)
+    status, elapsed = solve_program(prob, "the dual SOCP (7)", solver=solver, verbose=verbose,
+                                    **options)
     return DualSolution(Lam=np.asarray(Lam.value, float), value=float(prob.value),
                         status=status, time=elapsed)

@@ -205,7 +205,7 @@ def min_l1_interpolation(dictionary: NeuronDictionary, X, Y, *, margin: bool = F
     fit = cp.multiply(Y, Z) >= 1 if margin else Z == Y
     prob = cp.Problem(cp.Minimize(cp.sum(cp.abs(w))), [fit])
     try:
-        solve_program(prob, "min-l1 interpolation")
+        solve_program(prob, "the min-l1 interpolation program (17)")
     except RuntimeError:
         if prob.status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
             raise ValueError(
@@ -257,7 +257,7 @@ def fit_l1(dictionary: NeuronDictionary, X, Y, *, loss="squared", beta: float,
     Z = cp.Variable((n, k))
     link = Z == prediction
     prob = cp.Problem(cp.Minimize(loss.cvxpy(Z, Y, weights) + beta * cp.sum(cp.abs(w))), [link])
-    solve_program(prob, "l1 dictionary")
+    solve_program(prob, "the l1 dictionary program")
     # as in solvers.conic: the multiplier of Z == prediction is -grad L(Z*)
     net = _as_network(dictionary, w, c, k, 0.0, -np.asarray(link.dual_value, float).reshape(n, k))
     value = loss.value(torch.as_tensor(net.predict(X)), torch.as_tensor(Y),

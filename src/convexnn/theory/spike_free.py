@@ -174,7 +174,7 @@ def two_neuron_program(A, y, *, loss="squared", beta: float = 0.0) -> L1Network:
         constraints.append(dual_of)
         objective = loss.cvxpy(Z, Y, np.ones(n)) + beta * cp.sum(norms)
     prob = cp.Problem(cp.Minimize(objective), constraints)
-    solve_program(prob, "two-neuron (Theorem 4)")
+    solve_program(prob, "the two-neuron program of Theorem 4")
     Wv = np.asarray(W.value, float)
     outputs = np.linalg.norm(Wv, axis=0)
     U = Wv.T / np.where(outputs > 0, outputs, 1.0)[:, None]

@@ -280,6 +280,6 @@ def l0_l1_condition(A, y) -> float:
         slack = cp.Variable(D.shape, nonneg=True)
         constraints.append(cp.norm(sign * G + A.T @ cp.multiply(S, slack), 2, axis=0) <= t)
     prob = cp.Problem(cp.Minimize(t), constraints)
-    solve_program(prob, "Lemma 10")
+    solve_program(prob, "the Lemma 10 program")
     return float(prob.value)
 
