@@ -1,0 +1,234 @@
+"""What the first-order solvers share: the stacked maps of program (8), options, the run monitor.
+
+The exact program (8) has two variable blocks ``V`` and ``W`` of shape ``(d, P, k)``; the solvers
+stack them along the pattern axis into one ``U = [V, W]`` of shape ``(d, 2P, k)``, whose groups
+``U[:, q, c]`` all carry the same penalty ``beta ||u_qc||``. With the signed mask ``[D, -D]`` the
+prediction ``sum_i D_i X (v_i - w_i)`` is one masked product, and with the cone signs
+``[S, S]`` (``S = 2 D - 1``) the constraints of (8) read ``S_q * (X u_q) >= 0``.
+The gated relaxation
+is the same with ``U = V``, mask ``D`` and no constraints, so every solver handles both with one
+code path.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+import time
+
+import numpy as np
+import torch
+
+from .._validation import check_positive_int
+from ..problem import ConvexProblem
+from ..solution import ConvexSolution
+
+__all__ = [
+    "Lifted",
+    "Monitor",
+    "as_numpy",
+    "check_options",
+    "initial_point",
+    "make_solution",
+    "prune",
+]
+
+
+class Lifted:
+    """Linear maps of program (8) on the stacked variable ``U`` of shape ``(d, Q, k)``.
+
+    ``Q = P`` for the gated relaxation (``U = V``) and ``Q = 2P`` for program (8) (``U = [V, W]``).
+    Like :class:`~convexnn.problem.Operators`, every map is one ``(n x d) @ (d x Qk)`` product
+    masked by the patterns; the lifted ``n x dQ`` matrix is never formed. The number of columns
+    ``k`` is taken from the argument, so the same maps act on a batch of vectors (a sketch).
+
+    Parameters
+    ----------
+    ops : Operators
+        The problem's tensors on the solver's device and dtype.
+    X : Tensor of shape (n_samples, n_features), optional
+        Data matrix to use instead of ``ops.X`` (ADMM works with a transformed copy).
+    """
+
+    def __init__(self, ops, X: torch.Tensor | None = None):
+        self.ops = ops
+        self.gated = ops.problem.gated
+        self.X = ops.X if X is None else X
+        self.mask = ops.D if self.gated else torch.cat([ops.D, -ops.D], dim=1)  # (n, Q)
+        self.sign = ops.S if self.gated else torch.cat([ops.S, ops.S], dim=1)  # (n, Q)
+        self.n, self.d = self.X.shape
+        self.Q = self.mask.shape[1]
+
+    @functools.cached_property
+    def x_norm2(self) -> float:
+        """``||X||_2^2``: the Lipschitz constant of ``a -> X^T (S a)`` composed with its adjoint."""
+        return float(torch.linalg.matrix_norm(self.X, ord=2)) ** 2
+
+    def with_data(self, X: torch.Tensor) -> Lifted:
+        """The same maps for another data matrix ``X`` of the same shape."""
+        return Lifted(self.ops, X)
+
+    def preactivations(self, U: torch.Tensor) -> torch.Tensor:
+        """``X u_qc`` for every group: (n, Q, k) from ``U`` (d, Q, k)."""
+        return (self.X @ U.reshape(self.d, -1)).reshape(self.n, self.Q, -1)
+
+    def predict_from(self, pre: torch.Tensor) -> torch.Tensor:
+        """The prediction (n, k) from pre-activations (n, Q, k): ``sum_q mask_q * pre_q``."""
+        return torch.einsum("nq,nqk->nk", self.mask, pre)
+
+    def predict(self, U: torch.Tensor) -> torch.Tensor:
+        """``sum_i D_i X (v_i - w_i)`` (or ``sum_i D_i X u_i`` when gated): (n, k)."""
+        return self.predict_from(self.preactivations(U))
+
+    def transpose(self, M: torch.Tensor) -> torch.Tensor:
+        """Adjoint of :meth:`preactivations`: ``X^T m_qc`` for every group, (d, Q, k)."""
+        return (self.X.T @ M.reshape(self.n, -1)).reshape(self.d, self.Q, -1)
+
+    def adjoint(self, G: torch.Tensor) -> torch.Tensor:
+        """Adjoint of :meth:`predict`: ``+-X^T D_i g_c`` for every group, (d, Q, k)."""
+        return self.transpose(self.mask[:, :, None] * G[:, None, :])
+
+    def cone_violation(self, pre: torch.Tensor) -> torch.Tensor:
+        """``max(0, -S_q * pre_q)``: (n, Q, k); zero iff ``U`` satisfies the cones of (8)."""
+        return torch.relu(-self.sign[:, :, None] * pre)
+
+    def cone_defect(self, pre: torch.Tensor) -> float:
+        """Upper bound on ``|network - convex model|`` predictions on the training data.
+
+        Where a group violates its cone, ``(X u)_+`` and ``D X u`` differ by exactly the violation,
+        so ``max_{j,c} sum_q violation_jqc`` bounds the gap between the recovered network's and the
+        convex model's predictions (Theorem 1 needs it to be zero). 0 for the gated relaxation.
+        """
+        if self.gated:
+            return 0.0
+        return float(self.cone_violation(pre).sum(dim=1).max())
+
+    def split(self, U: torch.Tensor):
+        """``(V, W)`` from the stacked variable (``W`` is None for the gated relaxation)."""
+        if self.gated:
+            return U, None
+        P = self.Q // 2
+        return U[:, :P], U[:, P:]
+
+
+def check_options(problem: ConvexProblem, *, tol, max_iter, time_limit, warm_start,
+                  name: str) -> tuple[float, int, float]:
+    """Validate the options every first-order solver shares; returns ``(tol, max_iter, limit)``."""
+    if not isinstance(problem, ConvexProblem):
+        raise TypeError(f"problem must be a ConvexProblem; got {type(problem).__name__}")
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not 0 < tol < 1:
+        raise ValueError(f"tol must be a relative duality gap in (0, 1); got {tol!r}")
+    max_iter = check_positive_int(max_iter, "max_iter")
+    if time_limit is None:
+        time_limit = math.inf
+    elif (isinstance(time_limit, bool) or not isinstance(time_limit, numbers.Real)
+          or not time_limit > 0):
+        raise ValueError(f"time_limit must be a positive number of seconds or None; "
+                         f"got {time_limit!r}")
+    if warm_start is not None:
+        if not isinstance(warm_start, ConvexSolution):
+            raise TypeError(f"warm_start must be a ConvexSolution or None; "
+                            f"got {type(warm_start).__name__}")
+        n, d, P, k = problem.shape
+        kind = "gated" if problem.gated else "exact"
+        if warm_start.V.shape != (d, P, k) or warm_start.gated != problem.gated:
+            raise ValueError(
+                f"warm_start must solve a {kind} program with variables of shape {(d, P, k)} "
+                f"for the {name} solver; got V of shape {warm_start.V.shape} "
+                f"({'gated' if warm_start.gated else 'exact'})"
+            )
+    return float(tol), max_iter, float(time_limit)
+
+
+def initial_point(lifted: Lifted, warm_start: ConvexSolution | None) -> torch.Tensor:
+    """The stacked variable ``U`` (d, Q, k): zeros, or the warm start's ``V`` (and ``W``)."""
+    ops = lifted.ops
+    if warm_start is None:
+        return torch.zeros(ops.d, lifted.Q, ops.k, dtype=ops.dtype, device=ops.device)
+    blocks = [warm_start.V] if lifted.gated else [warm_start.V, warm_start.W]
+    return torch.cat([torch.as_tensor(B, dtype=ops.dtype, device=ops.device) for B in blocks],
+                     dim=1)
+
+
+#: groups this much smaller than the largest are numerically zero; it is the default ``rtol`` of
+#: ``TwoLayerReLU.from_convex``, so the recovered network keeps every group of a pruned point
+NEGLIGIBLE = 1e-9
+
+
+def prune(U: torch.Tensor) -> torch.Tensor:
+    """``U`` with the groups of norm at most ``NEGLIGIBLE`` times the largest set to zero.
+
+    Zeroing a group keeps the cones satisfied and changes the objective by a negligible amount;
+    afterwards the network of Theorem 1 reproduces the convex predictions exactly (it would
+    otherwise drop those groups and differ by their contribution).
+    """
+    norms = torch.linalg.vector_norm(U, dim=0, keepdim=True)
+    return U * (norms > NEGLIGIBLE * norms.max())
+
+
+def make_solution(problem: ConvexProblem, lifted: Lifted, U: torch.Tensor, Lam: torch.Tensor,
+                  monitor: Monitor, status: str, iterations: int, solver: str) -> ConvexSolution:
+    """Package the stacked variable as a :class:`ConvexSolution` (NumPy float64 arrays)."""
+    V, W = (None if B is None else as_numpy(B) for B in lifted.split(U))
+    return ConvexSolution(
+        problem=problem, V=V, W=W, objective=problem.objective(V, W),
+        dual=as_numpy(Lam), status=status, solver=solver,
+        iterations=iterations, time=monitor.elapsed(), history=monitor.history,
+    )
+
+
+class Monitor:
+    """Clock, limits, history and progress printing of one solve.
+
+    ``history`` holds one entry per certificate check: ``iteration``, ``objective`` (primal value
+    of the current iterate), ``gap`` (relative duality gap ``(primal - dual) / |primal|`` of the
+    check; certified for the gated relaxation, before the cone polish for program (8)),
+    ``time`` (seconds since the start) and solver-specific keys (e.g. ``cone_violation``).
+    """
+
+    def __init__(self, solver: str, max_iter: int, time_limit: float, verbose: bool,
+                 patience: int = 20):
+        self.solver, self.max_iter, self.time_limit = solver, max_iter, time_limit
+        self.verbose, self.patience = verbose, patience
+        self.history: dict[str, list] = {"iteration": [], "objective": [], "gap": [], "time": []}
+        self._start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self._start
+
+    def limit_reached(self, iteration: int) -> str | None:
+        """``"max_iter"`` or ``"time_limit"`` when a budget is spent, else None."""
+        if iteration >= self.max_iter:
+            return "max_iter"
+        if self.elapsed() >= self.time_limit:
+            return "time_limit"
+        return None
+
+    def record(self, iteration: int, objective: float, gap: float, **extra) -> None:
+        """Append one check to the history (and print it when verbose)."""
+        entry = {"iteration": iteration, "objective": objective, "gap": gap,
+                 "time": self.elapsed(), **extra}
+        for key, value in entry.items():
+            self.history.setdefault(key, []).append(value)
+        if self.verbose:
+            fields = " ".join(f"{key} {value:.3e}" for key, value in extra.items())
+            print(f"[{self.solver}] it {iteration:6d}  objective {objective:.10e}  "
+                  f"gap {gap:.2e}  {fields}  {entry['time']:.2f}s", flush=True)
+
+    @property
+    def stalled(self) -> bool:
+        """No progress left: over the last ``patience`` checks the objective moved by less than
+        ``1e-12`` relative and the gap did not improve by 1% (e.g. ``tol`` below what the dtype
+        resolves). Slow progress is not a stall."""
+        objectives, gaps = self.history["objective"], self.history["gap"]
+        if len(gaps) <= self.patience:
+            return False
+        window = objectives[-self.patience:]
+        frozen = max(window) - min(window) <= 1e-12 * abs(window[-1])
+        return frozen and min(gaps[-self.patience:]) >= 0.99 * min(gaps[:-self.patience])
+
+
+def as_numpy(T: torch.Tensor) -> np.ndarray:
+    """A float64 NumPy copy of a tensor on any device (never a view of the tensor)."""
+    return np.array(T.detach().cpu().to(torch.float64).numpy(), copy=True)

@@ -1,0 +1,165 @@
+"""Exact Euclidean projections onto the pattern cones ``K_q = {v : S_q * (X v) >= 0}``, batched.
+
+By Moreau's decomposition the projection of ``v0`` is ``v0 + B a`` with ``B = X^T diag(S_q)`` and
+
+    a = argmin_{a >= 0} ||v0 + B a||,                                                    (NNLS)
+
+whose support (the constraints active at the projection) has about ``d`` elements at most. This
+module runs the Lawson-Hanson active-set method on (NNLS) for many groups at once: every outer
+step adds each unfinished group's most violated constraint and re-solves the least-squares
+problem on each group's active ("passive") set in one batched ``m x m`` Cholesky solve, stepping
+back to keep ``a >= 0``; each step touches only the groups not yet optimal. Warm starts reuse
+the previous multipliers, so a projection whose active set did not move costs one solve and two
+masked products. Groups unfinished after ``max_steps`` steps (nearly
+dependent rows) are handed to SciPy's Lawson-Hanson, so the result is always exact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.optimize import nnls
+
+__all__ = ["ConeProjector", "project_onto_cones"]
+
+
+class ConeProjector:
+    """Projections of the groups of ``(d, Q, k)`` tensors onto their cones, with warm starts.
+
+    Parameters
+    ----------
+    X : Tensor of shape (n, d)
+    signs : Tensor of shape (n, Q)
+        ``S_q = 2 D_q - 1`` per group (column ``q``, shared by the ``k`` outputs).
+    k : int
+        Number of outputs (groups are ``(q, c)``, flattened to ``q k + c``).
+    max_steps : int
+        Lawson-Hanson outer steps of an exact projection before the SciPy fallback.
+    """
+
+    def __init__(self, X: torch.Tensor, signs: torch.Tensor, k: int, max_steps: int = 200):
+        self.X, self.max_steps = X, max_steps
+        n, Q = signs.shape
+        self.signs = signs[:, :, None].expand(n, Q, k).reshape(n, Q * k)  # one column per group
+        self.row_norm = float(torch.linalg.vector_norm(X, dim=1).max())
+        #: NNLS solutions of the last projections, (n, Q k): warm starts and cone multipliers
+        self.multipliers = torch.zeros(n, Q * k, dtype=X.dtype, device=X.device)
+
+    def __call__(self, V0: torch.Tensor, columns: torch.Tensor, margins: torch.Tensor,
+                 steps: int | None = None) -> torch.Tensor:
+        """``V0`` (d, Q, k) with the flattened groups ``columns`` projected onto their cones.
+
+        ``margins`` (n, Q k) are the constraint values ``S * (X V0)``. With ``steps`` the
+        Lawson-Hanson iteration is cut after that many steps (an approximate projection, closer
+        to the cone; no fallback); by default the projection is exact.
+        """
+        d = self.X.shape[1]
+        flat = V0.reshape(d, -1).clone()
+        if columns.numel() > 0:
+            S = self.signs[:, columns]
+            a, shift = self._lawson_hanson(flat[:, columns], S, self.multipliers[:, columns],
+                                           margins[:, columns], steps)
+            self.multipliers[:, columns] = a
+            flat[:, columns] += shift
+        return flat.reshape(V0.shape)
+
+    def _lawson_hanson(self, v0, S, a, margin0, steps):
+        """NNLS ``min_{a >= 0} ||v0 + X^T (S a)||`` per column from the warm start ``a`` (n, G).
+
+        Returns ``a`` and ``X^T (S a)``, the move to the projection. Every step works on the
+        columns not yet optimal only.
+        """
+        X = self.X
+        tol = 1e-13 * self.row_norm * torch.linalg.vector_norm(v0, dim=0)
+        a = self._feasible_least_squares(margin0, S, a, a > 0)
+        shift = X.T @ (S * a)
+        todo = torch.arange(v0.shape[1], device=v0.device)
+        for _ in range(self.max_steps if steps is None else steps):
+            # constraint values at v0 + shift; the most violated one enters the passive set
+            St, at = S[:, todo], a[:, todo]
+            margin = margin0[:, todo] + St * (X @ shift[:, todo])
+            passive = at > 0
+            worst, row = torch.where(passive, torch.zeros_like(margin), -margin).max(dim=0)
+            unfinished = worst > tol[todo]
+            if not torch.any(unfinished):
+                return a, shift
+            todo, row, passive = todo[unfinished], row[unfinished], passive[:, unfinished]
+            passive[row, torch.arange(todo.numel(), device=a.device)] = True
+            a[:, todo] = self._feasible_least_squares(margin0[:, todo], S[:, todo], a[:, todo],
+                                                      passive)
+            shift[:, todo] = X.T @ (S[:, todo] * a[:, todo])
+        if steps is None:
+            a = self._scipy_fallback(v0, S, a, todo)
+            shift[:, todo] = X.T @ (S[:, todo] * a[:, todo])
+        return a, shift
+
+    def _feasible_least_squares(self, margin0, S, a, passive):
+        """Lawson-Hanson inner loop: least squares on the passive set, stepping back to ``a >= 0``.
+
+        Starting from a feasible ``a`` supported in ``passive``, solve the unconstrained least
+        squares on the passive set; where it has non-positive entries move to the boundary and
+        drop the entries that reached zero (entries that only just entered, at 0, simply leave).
+        Terminates in at most ``|passive|`` rounds; each round solves the unfinished columns.
+        """
+        a = a.clone()
+        todo = torch.arange(a.shape[1], device=a.device)
+        for _ in range(passive.shape[0]):
+            solution = self._passive_least_squares(margin0[:, todo], S[:, todo], passive)
+            bad = passive & (solution <= 0)
+            finished = ~bad.any(dim=0)
+            a[:, todo[finished]] = solution[:, finished]
+            if torch.all(finished):
+                return a
+            todo, solution, bad = todo[~finished], solution[:, ~finished], bad[:, ~finished]
+            passive, at = passive[:, ~finished], a[:, todo]
+            fresh = bad & (at <= 0)
+            stepping = ~fresh.any(dim=0)
+            ratio = torch.where(bad, at / (at - solution).clamp_min(1e-300),
+                                torch.full_like(at, torch.inf))
+            step = torch.where(stepping, ratio.amin(dim=0).clamp(max=1.0), 0.0)
+            at = at + step * (solution - at)
+            passive = passive & ~fresh & ~(stepping & (at <= 1e-15 * at.amax(dim=0)))
+            a[:, todo] = torch.where(passive, at, torch.zeros_like(at))
+        return a.clamp_min(0)
+
+    def _passive_least_squares(self, margin0, S, passive):
+        """``argmin ||v0 + B_P s||`` on each column's passive rows, zero elsewhere: (n, G).
+
+        The normal equations ``(B_P^T B_P) s = -B_P^T v0 = -margin0_P`` are solved by Cholesky,
+        with a tiny relative ridge for nearly dependent rows; columns are padded to a common
+        passive size with zero rows and a unit diagonal.
+        """
+        m = int(passive.sum(dim=0).max())
+        if m == 0:
+            return torch.zeros_like(S)
+        order = torch.topk(passive.to(S.dtype), m, dim=0).indices  # (m, G): passive rows first
+        valid = torch.gather(passive, 0, order).to(S.dtype)
+        signs = (torch.gather(S, 0, order) * valid).T  # (G, m)
+        rows = self.X[order.T] * signs[:, :, None]  # (G, m, d): rows of B_P^T
+        gram = rows @ rows.transpose(1, 2)
+        ridge = 1e-13 * gram.diagonal(dim1=1, dim2=2).amax(dim=1, keepdim=True)
+        gram = gram + torch.diag_embed(ridge * valid.T + (1 - valid.T))
+        rhs = -(torch.gather(margin0, 0, order) * valid).T[:, :, None]  # (G, m, 1)
+        s = torch.cholesky_solve(rhs, torch.linalg.cholesky(gram))[:, :, 0]
+        return torch.zeros_like(S).scatter_(0, order, s.T * valid)
+
+    def _scipy_fallback(self, v0, S, a, todo):
+        X = self.X.detach().cpu().double().numpy()
+        for col in torch.nonzero(todo).squeeze(1).tolist():
+            B = X.T * S[:, col].detach().cpu().double().numpy()
+            sol, _ = nnls(B, -v0[:, col].detach().cpu().double().numpy(), maxiter=10 * B.shape[1])
+            a[:, col] = torch.as_tensor(np.asarray(sol), dtype=a.dtype, device=a.device)
+        return a
+
+
+def project_onto_cones(lifted, U: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
+    """``U`` (d, 2P, k) with every group that violates its cone replaced by its projection.
+
+    The exact polish of a nearly feasible iterate: each violating group moves by the distance to
+    its cone, after which the point satisfies the cones to rounding and its objective is an
+    honest upper bound of the optimum. ``pre`` are the pre-activations ``X U``.
+    """
+    n = lifted.n
+    projector = ConeProjector(lifted.X, lifted.sign, U.shape[2])
+    margins = (lifted.sign[:, :, None] * pre).reshape(n, -1)
+    return projector(U, torch.nonzero((margins < 0).any(dim=0)).squeeze(1), margins)

@@ -1,0 +1,175 @@
+"""Certified stopping for the first-order solvers: duality gaps in torch, and the cone polish.
+
+Weak duality (papers.md 1.5; :mod:`convexnn.certificates`): for every ``Lam`` (n, k) with
+
+    max_{u in K_q, ||u|| <= 1}  -<H_qc, u>  <= beta   for all groups (q, c),   H = adjoint(Lam),
+
+the value ``-L*(Lam)`` is a lower bound of the program's optimum. ``K_q = R^d`` for the gated
+relaxation (the maximum is ``||H_qc||``) and ``K_q = {u : S_q * (X u) >= 0}`` for program (8), where
+conic duality gives (papers.md 1.3)
+
+    max_{u in K_q, ||u|| <= 1} -<H_qc, u>  =  min_{a >= 0} ||X^T (S_q * a) - H_qc||.        (*)
+
+Any ``a >= 0`` in (*) gives an *upper* bound of the maximum, hence a certified feasibility scale.
+The solvers' own multipliers of the cone constraints are such ``a`` (they converge to the optimal
+ones), so the exact program's certificate costs two products instead of one non-negative least
+squares problem per group (what :func:`convexnn.certificates.dual_constraint_max` solves); groups
+whose bound still exceeds ``beta`` get a few batched projected-gradient steps on (*).
+
+The dual candidate is the loss gradient at the current prediction, scaled by the best
+``t <= beta / max bound`` (as :func:`convexnn.certificates.dual_bound` does).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from scipy.optimize import minimize_scalar
+
+from ._common import Lifted
+
+__all__ = [
+    "Gap",
+    "batched_nnls",
+    "best_of_gaps",
+    "best_dual_value",
+    "cone_bounds",
+    "exact_gap",
+    "gated_gap",
+]
+
+
+@dataclass(frozen=True)
+class Gap:
+    """One certificate check: ``primal >= optimum >= dual`` (primal only if the point is feasible).
+
+    Attributes
+    ----------
+    primal, dual : float
+    relative : float
+        ``(primal - dual) / max(|primal|, 1e-12)``.
+    Lam : Tensor of shape (n_samples, n_outputs)
+        The dual candidate (loss gradient at the prediction), unscaled.
+    """
+
+    primal: float
+    dual: float
+    relative: float
+    Lam: torch.Tensor
+
+
+def best_dual_value(loss, Lam: torch.Tensor, Y: torch.Tensor, weights: torch.Tensor,
+                    t_max: float) -> float:
+    """``max_{0 <= t <= t_max} -L*(t Lam)`` (concave in ``t``; bounded Brent search)."""
+
+    def value(t: float) -> float:
+        return -loss.conjugate(t * Lam, Y, weights)
+
+    t_hi = min(t_max, 1e6)
+    if not math.isfinite(value(t_hi)):  # the conjugate's domain is star-shaped around 0
+        lo, hi = 0.0, t_hi
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if math.isfinite(value(mid)) else (lo, mid)
+        t_hi = lo
+    at_hi = value(t_hi)
+    if t_hi == 0 or value((1 - 1e-7) * t_hi) <= at_hi:
+        return max(at_hi, value(0.0))  # increasing at t_hi: by concavity the maximum is there
+    res = minimize_scalar(lambda t: -value(t), bounds=(0.0, t_hi), method="bounded",
+                          options={"xatol": 1e-7 * t_hi})
+    return max(at_hi, value(0.0), -float(res.fun))
+
+
+def _gap(lifted: Lifted, U: torch.Tensor, Z: torch.Tensor, Lam: torch.Tensor,
+         worst: float) -> Gap:
+    ops = lifted.ops
+    primal = float(ops.loss_value(Z) + ops.penalty(U))
+    t_max = ops.beta / worst if worst > 0 else math.inf
+    dual = best_dual_value(ops.loss, Lam, ops.Y, ops.weights, t_max)
+    return Gap(primal, dual, (primal - dual) / max(abs(primal), 1e-12), Lam)
+
+
+def best_of_gaps(*gaps: Gap) -> Gap:
+    """The check with the best (largest) lower bound among checks of the same point."""
+    return max(gaps, key=lambda gap: gap.dual)
+
+
+def gated_gap(lifted: Lifted, U: torch.Tensor, Z: torch.Tensor,
+              Lam: torch.Tensor | None = None) -> Gap:
+    """Certified gap of the gated relaxation at ``U`` (d, P, k) with prediction ``Z`` (n, k).
+
+    The dual candidate ``Lam`` defaults to ``grad L(Z)``.
+    """
+    Lam = lifted.ops.loss_gradient(Z) if Lam is None else Lam
+    worst = float(lifted.ops.group_norms(lifted.adjoint(Lam)).max())
+    return _gap(lifted, U, Z, Lam, worst)
+
+
+def batched_nnls(lifted: Lifted, target: torch.Tensor, signs: torch.Tensor, a: torch.Tensor,
+                 steps: int, free: torch.Tensor | None = None):
+    """Approximately ``argmin_{a >= 0} ||X^T (s_j * a_j) - target_j||`` for many columns ``j``.
+
+    Accelerated projected gradient (step ``1 / ||X||^2``), batched over columns: ``target`` is
+    (d, m), ``signs`` and the start ``a`` are (n, m); entries where ``free`` is False stay 0.
+    Returns the best iterate and its residual norm (m,) per column (iterates are >= 0, so every
+    residual norm is the value of a feasible point of (*)).
+    """
+    X = lifted.X
+    step = 1.0 / lifted.x_norm2
+    x = a if free is None else a * free
+    rx = X.T @ (signs * x) - target  # residual at the iterate x
+    best, best_x = torch.linalg.vector_norm(rx, dim=0), x
+    y, ry, t = x, rx, 1.0
+    for _ in range(steps):
+        x_next = torch.relu(y - step * (signs * (X @ ry)))  # gradient step at the extrapolation
+        if free is not None:
+            x_next = x_next * free
+        rx_next = X.T @ (signs * x_next) - target
+        norm = torch.linalg.vector_norm(rx_next, dim=0)
+        better = norm < best
+        best, best_x = torch.where(better, norm, best), torch.where(better, x_next, best_x)
+        t_next = 0.5 * (1 + math.sqrt(1 + 4 * t**2))
+        momentum = (t - 1) / t_next
+        # extrapolate the point and (the map being linear) its residual
+        y = x_next + momentum * (x_next - x)
+        ry = rx_next + momentum * (rx_next - rx)
+        x, rx, t = x_next, rx_next, t_next
+    return best_x, best
+
+
+def cone_bounds(lifted: Lifted, H: torch.Tensor, M: torch.Tensor, beta: float,
+                refine_steps: int = 30) -> torch.Tensor:
+    """Upper bounds (Q, k) of the left side of (*) from multipliers ``M`` (n, Q, k) >= 0.
+
+    Each group's bound is the smaller of ``||H_qc||`` (``a = 0``) and
+    ``||X^T (S_q * M_qc) - H_qc||``;
+    groups still above ``beta`` are improved by :func:`batched_nnls` from the better of the two.
+    Every bound returned is the residual of some ``a >= 0``, so it is valid.
+    """
+    at_zero = lifted.ops.group_norms(H)
+    at_M = lifted.ops.group_norms(lifted.transpose(lifted.sign[:, :, None] * M) - H)
+    bounds = torch.minimum(at_zero, at_M)
+    over = bounds > beta
+    if refine_steps == 0 or not torch.any(over):
+        return bounds
+    q, c = torch.nonzero(over, as_tuple=True)
+    start = M[:, q, c] * (at_M[q, c] < at_zero[q, c])
+    _, refined = batched_nnls(lifted, H[:, q, c], lifted.sign[:, q], start, refine_steps)
+    bounds[q, c] = torch.minimum(bounds[q, c], refined)
+    return bounds
+
+
+def exact_gap(lifted: Lifted, U: torch.Tensor, pre: torch.Tensor, M: torch.Tensor,
+              refine_steps: int = 30, Lam: torch.Tensor | None = None) -> Gap:
+    """Gap of program (8) at ``U`` (d, 2P, k) with pre-activations ``pre`` and multipliers ``M``.
+
+    The dual candidate ``Lam`` defaults to ``grad L`` at ``U``'s prediction. The dual side is
+    certified; the primal side is an upper bound of the optimum only when ``U`` satisfies the
+    cones (check :meth:`Lifted.cone_defect`, or polish with :func:`._cones.project_onto_cones`).
+    """
+    Z = lifted.predict_from(pre)
+    Lam = lifted.ops.loss_gradient(Z) if Lam is None else Lam
+    bounds = cone_bounds(lifted, lifted.adjoint(Lam), M, lifted.ops.beta, refine_steps)
+    return _gap(lifted, U, Z, Lam, float(bounds.max()))

@@ -1,0 +1,256 @@
+"""ADMM for program (8) (and its gated relaxation) with a sample-space linear solve.
+
+In the style of Bai, Gautam & Sojoudi (2023, "Efficient global optimization of two-layer ReLU
+networks") and CRONOS (Feng, Frangella & Pilanci, 2024). With the stacked variable ``U`` (d, Q, k)
+of :mod:`._common` and the lifted map ``F U = sum_q mask_q X u_q``, program (8) is split as::
+
+    min  L(z) + sum_{q,c} [ beta ||p_qc|| + I(p_qc in K_q) ]    s.t.   F U = z,   U = p,
+
+where ``K_q = {v : S_q * (X v) >= 0}`` is group ``q``'s cone (all of R^d for the gated relaxation).
+Scaled ADMM with penalty ``rho`` on ``F U = z`` and ``r rho`` on ``U = p`` alternates
+
+1. ``U``: ``(F^T F + r I) U = F^T (z - a_z) + r (p - a_p)``. With ``A = F / sqrt(r)``
+   (the lifted map of ``X / sqrt(r)``) this is ``(I + A^T A) Ũ = b``, solved in sample space
+   by the Woodbury
+   identity ``Ũ = b - A^T (I + K)^{-1} A b`` with ``K = A A^T`` (n x n). ``K`` is either formed as
+   the Hadamard product ``(X X^T / r) * (mask mask^T)`` and factored once ("direct"), or applied
+   matrix-free inside conjugate gradients preconditioned by a randomized Nyström approximation of
+   ``K`` (Frangella, Tropp & Udell 2023) built from batched products ("cg"). The lifted
+   ``n x dQ`` matrix is never formed.
+2. over-relaxed proximal steps: ``z = prox_{L/rho}`` (closed form or Newton, any loss, hinge
+   included), ``p = `` group soft-thresholding of the projection onto ``K_q`` (the prox of
+   ``beta ||.|| + I_K`` for a convex cone ``K``), and the scaled dual updates.
+
+The projections are exact (batched Lawson-Hanson, :mod:`._cones`), so every ``p`` satisfies the
+cones and is exactly group-sparse: its objective is an honest upper bound of the optimum and the
+recovered network reproduces the convex predictions. The dual candidates are ``grad L(z) = rho a_z``
+and ``grad L(F p)``; the projections' multipliers ``r rho a`` certify the cone-constrained dual
+feasibility (:mod:`._stopping`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .._validation import check_positive_int
+from ._common import Lifted, Monitor, check_options, initial_point, make_solution, prune
+from ._cones import ConeProjector
+from ._linsys import DirectSolver, NystromPCG
+from ._prox import group_soft_threshold, prox_loss
+from ._stopping import best_of_gaps, exact_gap, gated_gap
+
+__all__ = ["solve"]
+
+#: up to this many samples the n x n system of the U-step is factored ("direct")
+DIRECT_MAX_SAMPLES = 3000
+#: most penalty changes per block by residual balancing (then ADMM's theory applies)
+MAX_PENALTY_CHANGES = 30
+#: Lawson-Hanson steps of the projections between certificate checks (exact at checks)
+CHEAP_STEPS = 2
+
+
+class ConeProx:
+    """Prox of ``threshold ||.|| + I_K`` per group: soft-thresholding of the cone projection.
+
+    For a closed convex cone ``K``, ``argmin_p t ||p|| + I_K(p) + 1/2 ||p - v||^2`` is
+    ``(1 - t / ||P_K v||)_+ P_K v``. Since ``||P_K v|| = min_{a >= 0} ||v + B a||``, the previous
+    projection's multipliers give an upper bound of ``||P_K v||``: groups whose bound is below the
+    threshold are zero without projecting; groups inside their cone need no projection either.
+    """
+
+    def __init__(self, lifted: Lifted):
+        self.lifted = lifted
+        self.projector = ConeProjector(lifted.X, lifted.sign, lifted.ops.k)
+
+    def __call__(self, V0: torch.Tensor, threshold: float, exact: bool = True) -> torch.Tensor:
+        """The prox at ``V0`` (d, Q, k); inexact projections (at most ``CHEAP_STEPS``
+        Lawson-Hanson steps) unless ``exact``."""
+        lifted, projector = self.lifted, self.projector
+        d = V0.shape[0]
+        flat = V0.reshape(d, -1)
+        margins = (lifted.sign[:, :, None] * lifted.preactivations(V0)).reshape(lifted.n, -1)
+        inside = (margins >= 0).all(dim=0)
+        bound = torch.linalg.vector_norm(
+            flat + lifted.X.T @ (projector.signs * projector.multipliers), dim=0)
+        bound = torch.minimum(bound, torch.linalg.vector_norm(flat, dim=0))
+        short = ~inside & (bound <= threshold)
+        projector.multipliers[:, inside] = 0
+        projected = projector(V0, torch.nonzero(~inside & ~short).squeeze(1), margins,
+                              None if exact else CHEAP_STEPS)
+        projected.reshape(d, -1)[:, short] = 0  # their projection is shorter than the threshold
+        return group_soft_threshold(projected, threshold)
+
+    def multipliers(self, scale: float) -> torch.Tensor:
+        """The projections' cone multipliers times ``scale``, as (n, Q, k)."""
+        return scale * self.projector.multipliers.reshape(self.lifted.n, self.lifted.Q, -1)
+
+
+def _rebalance(primal: float, dual: float, changes: int) -> float:
+    """Factor for one block's penalty (Boyd et al. 2011, 3.4.1): 2 when the relative primal
+    residual is 10x the relative dual one, 1/2 in the opposite case, else 1."""
+    if changes >= MAX_PENALTY_CHANGES:
+        return 1.0
+    if primal > 10 * dual:
+        return 2.0
+    if dual > 10 * primal:
+        return 0.5
+    return 1.0
+
+
+def _relative(numerator: torch.Tensor, *scales: torch.Tensor) -> float:
+    return float(torch.linalg.vector_norm(numerator)) / max(
+        max(float(torch.linalg.vector_norm(T)) for T in scales), 1e-300)
+
+
+def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: float | None = None,
+          device="cpu", dtype=torch.float64, warm_start=None, verbose: bool = False,
+          rho: float | None = None, ratio: float = 1.0, relaxation: float = 1.6,
+          adaptive: bool = True, linear_solver: str = "auto", rank: int = 200,
+          cg_rtol: float = 1e-10, check_every: int = 10, cone_tol: float = 1e-10):
+    """Solve program (8) (or its gated relaxation) by ADMM.
+
+    Parameters
+    ----------
+    problem : ConvexProblem
+        Any loss (squared, hinge, logistic, cross_entropy); exact or gated.
+    tol : float, default=1e-6
+        Target relative duality gap, certified at a point that satisfies the cones.
+    max_iter : int, default=10000
+        ADMM iterations (each one linear solve, four masked products and the projections).
+    time_limit : float, optional
+        Seconds.
+    device, dtype :
+        Where and in which precision to compute.
+    warm_start : ConvexSolution, optional
+        A solution of a program of the same kind and shape: ADMM starts at its fixed point
+        (``U = p``, ``z = F p``, duals from ``grad L(z)``).
+    verbose : bool
+        Print the certificate checks.
+    rho : float, optional
+        Initial penalty of ``F U = z``; default ``L_loss``, the Lipschitz constant of the loss
+        gradient (``w_max / n`` for the mean squared loss; the same for the hinge loss).
+    ratio : float, default=1
+        Initial ``r``: the penalty of ``U = p`` is ``r rho``.
+    relaxation : float, default=1.6
+        Over-relaxation factor in (0, 2) (Eckstein & Bertsekas 1992); 1 is plain ADMM.
+    adaptive : bool, default=True
+        Residual balancing per block: at each check a block's penalty is doubled or halved when
+        its relative primal and dual residuals differ by more than 10x (at most 30 times each).
+        A change of ``r`` refactors the direct solver (``O(n^3)``); the CG solver adapts for free.
+    linear_solver : {"auto", "direct", "cg"}
+        How to solve the ``U``-step in sample space (see :mod:`._linsys`): ``"direct"`` factors
+        the n x n system, ``"cg"`` uses Nyström-preconditioned CG; ``"auto"`` is direct up to
+        3000 samples.
+    rank : int, default=200
+        Rank of the Nyström preconditioner (``"cg"``).
+    cg_rtol : float, default=1e-10
+        Relative residual of each CG solve.
+    check_every : int, default=10
+        Iterations between certificate checks (and penalty updates).
+    cone_tol : float, default=1e-10
+        Largest accepted cone defect of an "optimal" point (see ``Lifted.cone_defect``).
+
+    Returns
+    -------
+    ConvexSolution
+        ``V`` (and ``W``) are the iterate ``p``, exactly group-sparse and inside the cones.
+        ``status`` is ``"optimal"`` only when the certified relative gap is ``<= tol`` (and, for
+        program (8), the cone defect is ``<= cone_tol``).
+    """
+    tol, max_iter, time_limit = check_options(problem, tol=tol, max_iter=max_iter,
+                                              time_limit=time_limit, warm_start=warm_start,
+                                              name="admm")
+    if linear_solver not in ("auto", "direct", "cg"):
+        raise ValueError(f"linear_solver must be 'auto', 'direct' or 'cg'; got {linear_solver!r}")
+    if not 0 < relaxation < 2:
+        raise ValueError(f"relaxation must be in (0, 2); got {relaxation!r}")
+    if not ratio > 0 or (rho is not None and not rho > 0):
+        raise ValueError(f"rho and ratio must be positive; got rho={rho!r}, ratio={ratio!r}")
+    check_every = check_positive_int(check_every, "check_every")
+    ops = problem.operators(device, dtype)
+    lifted = Lifted(ops)
+    gated = problem.gated
+    rho_z = ops.loss.lipschitz(ops.weights) if rho is None else float(rho)
+    if not torch.isfinite(torch.tensor(rho_z)):  # hinge: no curvature; the squared loss's scale
+        rho_z = float(ops.weights.max()) / ops.n
+    rho_p = ratio * rho_z
+    monitor = Monitor("admm", max_iter, time_limit, verbose)
+    if linear_solver == "direct" or (linear_solver == "auto" and ops.n <= DIRECT_MAX_SAMPLES):
+        system = DirectSolver(lifted)
+    else:
+        system = NystromPCG(lifted, rank, cg_rtol)
+    system.set_shift(rho_p / rho_z)
+    prox_p = ConeProx(lifted) if not gated else None
+
+    p = initial_point(lifted, warm_start)
+    z = lifted.predict(p)
+    if warm_start is None:
+        a_z, a_p = torch.zeros_like(z), torch.zeros_like(p)
+    else:  # the fixed point of the iteration at an optimal p: y_z = grad L(z), y_p = -F^T y_z
+        a_z = ops.loss_gradient(z) / rho_z
+        a_p = -lifted.adjoint(rho_z * a_z) / rho_p
+    y = torch.zeros_like(z)
+    alpha = relaxation
+    it, status, changes_z, changes_p, next_check = 0, None, 0, 0, check_every
+    while status is None:
+        it += 1
+        # 1. U-step: (F^T F + r I) U = c by Woodbury, (r I + K) y = F c, U = (c - F^T y) / r
+        r = rho_p / rho_z
+        c = lifted.adjoint(z - a_z) + r * (p - a_p)
+        y = system(lifted.predict(c), y)
+        U = (c - lifted.adjoint(y)) / r
+        FU = y if system.exact else lifted.predict(U)  # F U = y for an exact solve
+        # 2. over-relaxed proximal steps and scaled dual updates
+        FU = alpha * FU + (1 - alpha) * z
+        U = alpha * U + (1 - alpha) * p
+        z_prev, p_prev = z, p
+        z = prox_loss(ops.loss, FU + a_z, ops.Y, ops.weights, rho_z)
+        checking = it >= next_check or it >= max_iter
+        p = group_soft_threshold(U + a_p, ops.beta / rho_p) if gated \
+            else prox_p(U + a_p, ops.beta / rho_p, exact=checking)
+        a_z = a_z + FU - z
+        a_p = a_p + U - p
+        limit = monitor.limit_reached(it)
+        if adaptive and it % check_every == 0:
+            factor_z = _rebalance(_relative(FU - z, FU, z),
+                                  _relative(lifted.adjoint(z - z_prev), lifted.adjoint(a_z)),
+                                  changes_z)
+            factor_p = _rebalance(_relative(U - p, U, p), _relative(p - p_prev, a_p), changes_p)
+            changes_z, changes_p = changes_z + (factor_z != 1), changes_p + (factor_p != 1)
+            rho_z, a_z = rho_z * factor_z, a_z / factor_z
+            rho_p, a_p = rho_p * factor_p, a_p / factor_p
+            if factor_z != 1 or factor_p != 1:
+                system.set_shift(rho_p / rho_z)
+        if not checking and limit is None:
+            continue
+        if not checking and not gated:  # out of time between checks: redo p exactly
+            p = prox_p(p + a_p, ops.beta / rho_p)  # the same input as the inexact step
+        # certificate: primal at p (inside the cones), dual candidate grad L(z) = rho a_z
+        if gated:
+            pre = lifted.preactivations(p)
+            Fp = lifted.predict_from(pre)
+            gap = best_of_gaps(gated_gap(lifted, p, Fp), gated_gap(lifted, p, Fp, rho_z * a_z))
+            point, defect = p, 0.0
+        else:
+            point = prune(p)  # the point returned: its network reproduces its predictions
+            pre = lifted.preactivations(point)
+            # the projections' multipliers certify the cone constraints; grad L(F p) would be a
+            # far worse candidate than ADMM's own dual (measured), and refining the bounds
+            # changes them by a relative 1e-6 at most, so neither is computed
+            gap = exact_gap(lifted, point, pre, prox_p.multipliers(rho_p), refine_steps=0,
+                            Lam=rho_z * a_z)
+            defect = lifted.cone_defect(pre)
+        monitor.record(it, gap.primal, gap.relative, cone_violation=defect, rho=rho_z, ratio=r)
+        if gap.relative <= tol and defect <= cone_tol:
+            status = "optimal"
+        elif monitor.stalled:
+            status = "stalled"
+        else:
+            status = limit
+        # far from the target, certify less often (each check projects exactly): a gap 10^j
+        # times the target waits j check intervals, at most 4
+        decades = math.log10(max(gap.relative, tol) / tol)
+        next_check = it + check_every * min(4, max(1, int(decades)))
+    return make_solution(problem, lifted, point, gap.Lam, monitor, status, it, "admm")

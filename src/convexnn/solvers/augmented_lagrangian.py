@@ -1,0 +1,180 @@
+"""Augmented Lagrangian method for the exact program (8) with its cone constraints.
+
+Program (8) stacked as ``U = [V, W]`` (d, 2P, k) (see :mod:`._common`)::
+
+    min_U  L(sum_q mask_q X u_q) + beta sum_{q,c} ||u_qc||   s.t.  S_q * (X u_qc) >= 0.
+
+With multipliers ``M >= 0`` (n, 2P, k) of the constraints and penalty ``rho``, each outer
+iteration (Rockafellar's augmented Lagrangian for inequalities; as in Mishkin, Sahiner & Pilanci,
+ICML 2022, with a FISTA inner solver)
+
+1. minimizes, warm-started, by :class:`~.proximal.FISTA`::
+
+       L(F U) + rho/2 ||(M/rho - S * XU)_+||^2 + beta sum ||u_qc||       (smooth + prox-friendly)
+
+   to a relative stationarity ``eps * beta`` that tightens from outer iteration to outer iteration;
+2. updates ``M <- (M - rho S * XU)_+`` (the first-order multiplier update);
+3. multiplies ``rho`` by ``rho_growth`` when the cone violation did not shrink by 4x.
+
+At the minimizer of step 1, ``(M, grad L)`` satisfy the stationarity of the Lagrangian of (8), so
+``M`` is exactly the certificate of :mod:`._stopping`: the dual point ``t grad L(Z)`` is scaled into
+the cone-constrained dual at the cost of two products. When the certified relative gap reaches
+``tol``, the iterate is projected onto the cones (exact non-negative least squares per violating
+group; it moves by the size of the violation) and the gap is re-certified at the projected, exactly
+feasible point; only that certifies ``status="optimal"``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._common import Lifted, Monitor, check_options, initial_point, make_solution, prune
+from ._cones import project_onto_cones
+from ._stopping import batched_nnls, exact_gap
+from .proximal import FISTA, check_smooth_loss, lipschitz_estimate
+
+__all__ = ["solve"]
+
+INNER_TOL = 1e-1
+INNER_DECAY = 0.1
+
+
+class AugmentedSmooth:
+    """Smooth part of the augmented Lagrangian; its image is the pre-activations (n, 2P, k)."""
+
+    def __init__(self, lifted: Lifted, M: torch.Tensor, rho: float):
+        self.lifted, self.ops = lifted, lifted.ops
+        self.M, self.rho = M, rho
+        self.signs = lifted.sign[:, :, None]
+
+    def image(self, U: torch.Tensor) -> torch.Tensor:
+        return self.lifted.preactivations(U)
+
+    def _shifted_violation(self, pre):
+        return torch.relu(self.M / self.rho - self.signs * pre)
+
+    def value(self, pre: torch.Tensor) -> torch.Tensor:
+        R = self._shifted_violation(pre)
+        return self.ops.loss_value(self.lifted.predict_from(pre)) + 0.5 * self.rho * (R * R).sum()
+
+    def value_and_gradient(self, pre: torch.Tensor):
+        R = self._shifted_violation(pre)
+        Z = self.lifted.predict_from(pre)
+        G = self.ops.loss_gradient(Z)
+        value = self.ops.loss_value(Z) + 0.5 * self.rho * (R * R).sum()
+        # one product for both terms: X^T (mask * G - rho S * R)
+        return value, self.lifted.transpose(self.lifted.mask[:, :, None] * G[:, None, :]
+                                            - self.rho * self.signs * R)
+
+    def multipliers(self, pre: torch.Tensor) -> torch.Tensor:
+        """The multiplier update ``(M - rho S * XU)_+``."""
+        return self.rho * self._shifted_violation(pre)
+
+
+def estimate_multipliers(lifted: Lifted, U: torch.Tensor, pre: torch.Tensor,
+                         steps: int = 100) -> torch.Tensor:
+    """Cone multipliers (n, 2P, k) that make a given ``U`` stationary, for warm starts.
+
+    Stationarity of the Lagrangian of (8) asks ``X^T (S_q * m_qc) = grad_qc + beta u_qc/||u_qc||``
+    for nonzero groups (``||X^T (S_q * m_qc) - grad_qc|| <= beta`` for zero ones), with ``m >= 0``
+    vanishing where the constraint is slack; solved approximately by :func:`batched_nnls`.
+    """
+    ops = lifted.ops
+    H = lifted.adjoint(ops.loss_gradient(lifted.predict_from(pre)))
+    norms = ops.group_norms(U)
+    target = H + ops.beta * U / norms.clamp_min(torch.finfo(U.dtype).tiny)
+    slack = lifted.sign[:, :, None] * pre
+    free = slack <= 1e-9 * float(slack.abs().max().clamp_min(1.0))  # complementary slackness
+    n, Q, k = slack.shape
+    signs = lifted.sign[:, :, None].expand(n, Q, k).reshape(n, -1)
+    M, _ = batched_nnls(lifted, target.reshape(ops.d, -1), signs, torch.zeros_like(signs), steps,
+                        free.reshape(n, -1).to(ops.dtype))
+    return M.reshape(n, Q, k)
+
+
+def solve(problem, *, tol: float = 1e-6, max_iter: int = 20_000, time_limit: float | None = None,
+          device="cpu", dtype=torch.float64, warm_start=None, verbose: bool = False,
+          rho: float | None = None, rho_growth: float = 10.0, cone_tol: float = 1e-10):
+    """Solve program (8) (cone constraints) by an augmented Lagrangian method with FISTA inside.
+
+    Parameters
+    ----------
+    problem : ConvexProblem
+        With ``gated=False`` and a smooth loss (squared, logistic, cross_entropy).
+    tol : float, default=1e-6
+        Target relative duality gap, certified at a point that satisfies the cones.
+    max_iter : int, default=20000
+        Total inner (FISTA) iterations, each one gradient.
+    time_limit : float, optional
+        Seconds.
+    device, dtype :
+        Where and in which precision to compute.
+    warm_start : ConvexSolution, optional
+        A solution of a program (8) of the same shape; its cone multipliers are re-estimated.
+    verbose : bool
+        Print one line per outer iteration.
+    rho : float, optional
+        Initial penalty; default ``10 * L_loss``, the loss gradient's Lipschitz constant (the
+        constraints are on the scale of predictions).
+    rho_growth : float, default=10
+        Penalty increase when the cone violation did not shrink enough.
+    cone_tol : float, default=1e-10
+        Largest accepted cone defect (bound on ``|network - convex model|`` training predictions
+        for the recovered network, see :meth:`Lifted.cone_defect`) of an "optimal" point.
+
+    Returns
+    -------
+    ConvexSolution
+        ``iterations`` counts inner iterations; ``history`` has one entry per outer iteration
+        (plus ``cone_violation`` and ``rho``). ``status`` is ``"optimal"`` only when the projected
+        point has certified relative gap ``<= tol`` and cone defect ``<= cone_tol``.
+    """
+    tol, max_iter, time_limit = check_options(problem, tol=tol, max_iter=max_iter,
+                                              time_limit=time_limit, warm_start=warm_start,
+                                              name="augmented_lagrangian")
+    if problem.gated:
+        raise ValueError("the augmented_lagrangian solver is for program (8) with cone "
+                         "constraints (problem.gated=False); use 'fista' for the gated relaxation")
+    check_smooth_loss(problem, "augmented_lagrangian")
+    ops = problem.operators(device, dtype)
+    lifted = Lifted(ops)
+    monitor = Monitor("augmented_lagrangian", max_iter, time_limit, verbose)
+    U = initial_point(lifted, warm_start)
+    pre = lifted.preactivations(U)
+    M = torch.zeros_like(pre) if warm_start is None else estimate_multipliers(lifted, U, pre)
+    rho = 100 * ops.loss.lipschitz(ops.weights) if rho is None else float(rho)
+    smooth = AugmentedSmooth(lifted, M, rho)
+    engine = FISTA(smooth, ops.beta, U, lipschitz_estimate(lifted) + rho * lifted.x_norm2)
+    eps, defect_prev = INNER_TOL, float("inf")
+    while True:
+        limit = None
+        while engine.residual > eps * ops.beta and limit is None:
+            engine.step()
+            limit = monitor.limit_reached(engine.iterations)
+        pre = engine.image
+        M = smooth.multipliers(pre)
+        defect = lifted.cone_defect(pre)
+        gap = exact_gap(lifted, engine.x, pre, M)
+        monitor.record(engine.iterations, gap.primal, gap.relative, cone_violation=defect, rho=rho)
+        stalled = monitor.stalled
+        if gap.relative <= tol or limit is not None or stalled:
+            # honest ending: project onto the cones and certify the feasible point
+            U = prune(project_onto_cones(lifted, engine.x, pre))
+            pre = lifted.preactivations(U)
+            final = exact_gap(lifted, U, pre, M)
+            if verbose:
+                print(f"[augmented_lagrangian] polished: objective {final.primal:.10e} certified "
+                      f"gap {final.relative:.2e} cone defect {lifted.cone_defect(pre):.1e}")
+            if final.relative <= tol and lifted.cone_defect(pre) <= cone_tol:
+                limit = "optimal"
+            elif stalled:
+                limit = "stalled"
+            if limit is not None:
+                return make_solution(problem, lifted, U, final.Lam, monitor, limit,
+                                     engine.iterations, "augmented_lagrangian")
+        if defect > 0.5 * defect_prev:  # the multiplier updates stagnate: stiffer penalty
+            rho *= rho_growth
+        defect_prev = defect
+        eps = max(INNER_DECAY * eps, 0.1 * tol)
+        smooth = AugmentedSmooth(lifted, M, rho)
+        engine.reset(smooth)
