@@ -47,14 +47,12 @@ class Lifted:
     ----------
     ops : Operators
         The problem's tensors on the solver's device and dtype.
-    X : Tensor of shape (n_samples, n_features), optional
-        Data matrix to use instead of ``ops.X`` (ADMM works with a transformed copy).
     """
 
-    def __init__(self, ops, X: torch.Tensor | None = None):
+    def __init__(self, ops):
         self.ops = ops
         self.gated = ops.problem.gated
-        self.X = ops.X if X is None else X
+        self.X = ops.X
         self.mask = ops.D if self.gated else torch.cat([ops.D, -ops.D], dim=1)  # (n, Q)
         self.sign = ops.S if self.gated else torch.cat([ops.S, ops.S], dim=1)  # (n, Q)
         self.n, self.d = self.X.shape
@@ -64,10 +62,6 @@ class Lifted:
     def x_norm2(self) -> float:
         """``||X||_2^2``: the Lipschitz constant of ``a -> X^T (S a)`` composed with its adjoint."""
         return float(torch.linalg.matrix_norm(self.X, ord=2)) ** 2
-
-    def with_data(self, X: torch.Tensor) -> Lifted:
-        """The same maps for another data matrix ``X`` of the same shape."""
-        return Lifted(self.ops, X)
 
     def preactivations(self, U: torch.Tensor) -> torch.Tensor:
         """``X u_qc`` for every group: (n, Q, k) from ``U`` (d, Q, k)."""

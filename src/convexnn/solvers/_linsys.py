@@ -80,7 +80,6 @@ class NystromPCG:
         self.V, sigma, _ = torch.linalg.svd(B, full_matrices=False)
         self.lam = torch.clamp(sigma**2 - nu, min=0.0)
         self.shift = 1.0
-        self.iterations = 0
 
     def set_shift(self, shift: float) -> None:
         self.shift = shift
@@ -113,5 +112,4 @@ class NystromPCG:
             rz_next = (R * Z).sum(0)
             direction = Z + (rz_next / rz.clamp_min(tiny)) * direction
             rz = rz_next
-            self.iterations += 1
         return Y

@@ -1,4 +1,4 @@
-"""Certified stopping for the first-order solvers: duality gaps in torch, and the cone polish.
+"""Certified stopping for the first-order solvers: duality gaps computed in torch.
 
 Weak duality (papers.md 1.5; :mod:`convexnn.certificates`): for every ``Lam`` (n, k) with
 
@@ -16,8 +16,10 @@ ones), so the exact program's certificate costs two products instead of one non-
 squares problem per group (what :func:`convexnn.certificates.dual_constraint_max` solves); groups
 whose bound still exceeds ``beta`` get a few batched projected-gradient steps on (*).
 
-The dual candidate is the loss gradient at the current prediction, scaled by the best
-``t <= beta / max bound`` (as :func:`convexnn.certificates.dual_bound` does).
+The dual candidate (the loss gradient at the current prediction, or a solver's own dual
+estimate) is scaled by the best ``t <= beta / max bound`` (as
+:func:`convexnn.certificates.dual_bound` does). These are the faster equivalents of the lead's
+``certificates`` functions for use inside solver loops; ``certify`` re-checks the final point.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class Gap:
     relative : float
         ``(primal - dual) / max(|primal|, 1e-12)``.
     Lam : Tensor of shape (n_samples, n_outputs)
-        The dual candidate (loss gradient at the prediction), unscaled.
+        The dual candidate, unscaled.
     """
 
     primal: float
