@@ -3,9 +3,10 @@
 Tolerances: every solve here asks for a *certified* relative duality gap ``tol``; a certified gap
 means ``p* <= objective <= p* (1 + tol)``, and the conic reference (Clarabel at 1e-10) is within
 ~1e-9 of ``p*``, so a correct solver is within ``tol`` (+1e-9) of the reference. We ask for 1e-6
-and compare at 1e-6 relative (+1e-12 absolute). The lead's independent ``certify`` (exact NNLS
-cone checks) must confirm the solver's own gap. The problems are small (n = 24, d = 2 plus bias,
-20 sampled patterns) so that the whole file runs in well under a minute on two cores.
+and compare at 1e-6 relative (+1e-12 absolute). ``convexnn.certify`` (exact NNLS cone checks,
+independent of the solvers' torch certificates) must confirm the solver's own gap. The problems
+are small (n = 24, d = 2 plus bias, 20 sampled patterns) so that the whole file runs in well
+under a minute on two cores.
 """
 
 from __future__ import annotations

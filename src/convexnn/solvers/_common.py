@@ -177,8 +177,10 @@ class Monitor:
 
     ``history`` holds one entry per certificate check: ``iteration``, ``objective`` (primal value
     of the current iterate), ``gap`` (relative duality gap ``(primal - dual) / |primal|`` of the
-    check; certified for the gated relaxation, before the cone polish for program (8)),
-    ``time`` (seconds since the start) and solver-specific keys (e.g. ``cone_violation``).
+    check), ``time`` (seconds since the start) and solver-specific keys (``cone_violation``,
+    ``rho``, ``ratio``). The gaps of FISTA and ADMM are certified (their iterates are feasible);
+    the augmented Lagrangian's iterates violate the cones slightly, so its recorded gaps are
+    those of the unprojected iterate (only the projected final point is certified).
     """
 
     def __init__(self, solver: str, max_iter: int, time_limit: float, verbose: bool,

@@ -10,8 +10,9 @@ step adds each unfinished group's most violated constraint and re-solves the lea
 problem on each group's active ("passive") set in one batched ``m x m`` Cholesky solve, stepping
 back to keep ``a >= 0``; each step touches only the groups not yet optimal. Warm starts reuse
 the previous multipliers, so a projection whose active set did not move costs one solve and two
-masked products. Groups unfinished after ``max_steps`` steps (nearly
-dependent rows) are handed to SciPy's Lawson-Hanson, so the result is always exact.
+masked products. Groups unfinished after ``max_steps`` steps (nearly dependent rows) are handed
+to SciPy's Lawson-Hanson, so an exact projection is always exact; a truncated one (``steps``)
+stops early and is only closer to the cone (ADMM uses those between its certificate checks).
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ class ConeProjector:
         n, Q = signs.shape
         self.signs = signs[:, :, None].expand(n, Q, k).reshape(n, Q * k)  # one column per group
         self.row_norm = float(torch.linalg.vector_norm(X, dim=1).max())
+        #: relative accuracy of the constraints (and ridge of the normal equations): 1e-13 in
+        #: float64, what the dtype resolves otherwise
+        self.precision = max(1e-13, 100 * torch.finfo(X.dtype).eps)
         #: NNLS solutions of the last projections, (n, Q k): warm starts and cone multipliers
         self.multipliers = torch.zeros(n, Q * k, dtype=X.dtype, device=X.device)
 
@@ -70,7 +74,7 @@ class ConeProjector:
         columns not yet optimal only.
         """
         X = self.X
-        tol = 1e-13 * self.row_norm * torch.linalg.vector_norm(v0, dim=0)
+        tol = self.precision * self.row_norm * torch.linalg.vector_norm(v0, dim=0)
         a = self._feasible_least_squares(margin0, S, a, a > 0)
         shift = X.T @ (S * a)
         todo = torch.arange(v0.shape[1], device=v0.device)
@@ -137,7 +141,7 @@ class ConeProjector:
         signs = (torch.gather(S, 0, order) * valid).T  # (G, m)
         rows = self.X[order.T] * signs[:, :, None]  # (G, m, d): rows of B_P^T
         gram = rows @ rows.transpose(1, 2)
-        ridge = 1e-13 * gram.diagonal(dim1=1, dim2=2).amax(dim=1, keepdim=True)
+        ridge = self.precision * gram.diagonal(dim1=1, dim2=2).amax(dim=1, keepdim=True)
         gram = gram + torch.diag_embed(ridge * valid.T + (1 - valid.T))
         rhs = -(torch.gather(margin0, 0, order) * valid).T[:, :, None]  # (G, m, 1)
         s = torch.cholesky_solve(rhs, torch.linalg.cholesky(gram))[:, :, 0]

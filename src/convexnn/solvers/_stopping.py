@@ -18,8 +18,9 @@ whose bound still exceeds ``beta`` get a few batched projected-gradient steps on
 
 The dual candidate (the loss gradient at the current prediction, or a solver's own dual
 estimate) is scaled by the best ``t <= beta / max bound`` (as
-:func:`convexnn.certificates.dual_bound` does). These are the faster equivalents of the lead's
-``certificates`` functions for use inside solver loops; ``certify`` re-checks the final point.
+:func:`convexnn.certificates.dual_bound` does). These are fast equivalents of the
+:mod:`convexnn.certificates` functions for use inside solver loops; ``certify`` re-checks a
+final point independently.
 """
 
 from __future__ import annotations

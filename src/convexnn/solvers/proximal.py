@@ -27,6 +27,7 @@ import math
 
 import torch
 
+from .._validation import check_positive_int
 from ._common import Lifted, Monitor, check_options, initial_point, make_solution
 from ._prox import group_soft_threshold
 from ._stopping import gated_gap
@@ -43,8 +44,7 @@ class FISTA:
         The smooth part ``f``, through three methods: ``image(U)``, a linear image of ``U``
         (e.g. its prediction) from which ``value(image)`` gives ``f(U)`` and
         ``value_and_gradient(image)`` gives ``(f(U), grad f(U))`` (values as 0-d tensors).
-        Images of extrapolated points
-        are extrapolated images, so ``image`` must be linear.
+        Images of extrapolated points are extrapolated images, so ``image`` must be linear.
     beta : float
         Weight of the group penalty; groups are ``U[:, q, c]``.
     U : Tensor of shape (d, Q, k)
@@ -168,14 +168,15 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 20_000, time_limit: flo
     verbose : bool
         Print the certificate checks.
     check_every : int, default=10
-        Iterations between certificate checks (each costs about one iteration).
+        Iterations between certificate checks (each costs about one iteration and a 1-D
+        maximization of the dual objective).
 
     Returns
     -------
     ConvexSolution
         ``status`` is ``"optimal"`` only when the certified relative gap is at most ``tol``;
-        otherwise ``"max_iter"``, ``"time_limit"`` or ``"stalled"`` (no progress in 50 checks,
-        e.g. when ``tol`` is below what ``dtype`` can resolve).
+        otherwise ``"max_iter"``, ``"time_limit"`` or ``"stalled"`` (objective frozen and gap not
+        improving over 20 checks, e.g. when ``tol`` is below what ``dtype`` can resolve).
     """
     tol, max_iter, time_limit = check_options(problem, tol=tol, max_iter=max_iter,
                                               time_limit=time_limit, warm_start=warm_start,
@@ -184,6 +185,7 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 20_000, time_limit: flo
         raise ValueError("the fista solver solves the gated relaxation (problem.gated=True); "
                          "for program (8) use 'augmented_lagrangian' or 'admm'")
     check_smooth_loss(problem, "fista")
+    check_every = check_positive_int(check_every, "check_every")
     lifted = Lifted(problem.operators(device, dtype))
     monitor = Monitor("fista", max_iter, time_limit, verbose)
     engine = FISTA(GatedSmooth(lifted), problem.beta, initial_point(lifted, warm_start),
