@@ -8,6 +8,7 @@ from .certificates import Certificate, certify, certify_network
 from .estimators import ConvexReLUClassifier, ConvexReLURegressor
 from .losses import get_loss
 from .network import TwoLayerReLU
+from .path import beta_max, cross_validate_path, regularization_path
 from .patterns import Patterns, add_bias, cover_count, enumerate_patterns, sample_patterns
 from .problem import ConvexProblem
 from .solution import ConvexSolution
@@ -24,11 +25,14 @@ __all__ = [
     "Patterns",
     "TwoLayerReLU",
     "add_bias",
+    "beta_max",
     "certify",
     "certify_network",
     "cover_count",
+    "cross_validate_path",
     "enumerate_patterns",
     "get_loss",
+    "regularization_path",
     "sample_patterns",
     "solve",
 ]

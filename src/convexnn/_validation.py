@@ -9,17 +9,33 @@ complex, object and string arrays are refused.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
+import torch
 
 __all__ = [
+    "PatternCountWarning",
     "check_beta",
+    "check_bool",
     "check_data",
+    "check_device",
+    "check_dtype",
+    "check_instance",
+    "check_labels",
     "check_loss_targets",
     "check_matrix",
+    "check_n_patterns",
+    "check_not_text",
     "check_positive_int",
     "check_sample_weight",
+    "check_tolerance",
+    "feature_scaling",
 ]
+
+
+class PatternCountWarning(UserWarning):
+    """More activation patterns were requested than the data has."""
 
 
 def _describe(value) -> str:
@@ -28,27 +44,42 @@ def _describe(value) -> str:
     return f"{type(value).__name__} {value!r}"[:120]
 
 
-def check_matrix(X, name: str = "X", *, ndim: int = 2, allow_empty: bool = False) -> np.ndarray:
+def check_matrix(X, name: str = "X", *, ndim: int | tuple[int, ...] | None = 2,
+                 allow_empty: bool = False) -> np.ndarray:
     """Return ``X`` as a finite float64 array with ``ndim`` dimensions.
+
+    Parameters
+    ----------
+    X : array-like or torch.Tensor
+    name : str
+        The argument's name, used in error messages.
+    ndim : int, tuple of int or None, default=2
+        The accepted number(s) of dimensions; None accepts any.
+    allow_empty : bool, default=False
+        Whether an array with no entries is accepted.
 
     Raises
     ------
     TypeError
-        If ``X`` is not numeric (strings, objects, complex numbers).
+        If ``X`` is not numeric (strings, objects, complex numbers, None).
     ValueError
         If ``X`` has the wrong number of dimensions, is empty, or holds NaN or inf.
     """
     if hasattr(X, "detach"):  # torch tensor
         X = X.detach().cpu().numpy()
+    if X is None:
+        raise TypeError(f"{name} must be a numeric array; got None")
     try:
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
         raise TypeError(f"{name} must be a numeric array; could not convert it: {exc}") from exc
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers; got {_describe(arr)}")
-    if arr.ndim != ndim:
+    allowed = (ndim,) if isinstance(ndim, int) else ndim
+    if allowed is not None and arr.ndim not in allowed:
+        expected = " or ".join(f"{k}-D" for k in allowed)
         raise ValueError(
-            f"{name} must be a {ndim}-D array; got {arr.ndim}-D with shape {arr.shape}"
+            f"{name} must be a {expected} array; got {arr.ndim}-D with shape {arr.shape}"
         )
     if not allow_empty and arr.size == 0:
         raise ValueError(f"{name} must not be empty; got shape {arr.shape}")
@@ -130,3 +161,139 @@ def check_loss_targets(Y: np.ndarray, loss_name: str, *, name: str = "y") -> Non
                 f"{name} must be one-hot rows (one 1 per row, >= 2 columns) for the "
                 f"cross_entropy loss; got shape {Y.shape}"
             )
+
+
+def check_bool(value, name: str) -> bool:
+    """Return ``value`` as a bool; only ``True`` and ``False`` (NumPy's included) are accepted."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {_describe(value)}")
+    return bool(value)
+
+
+def check_tolerance(value, name: str, *, upper: float | None = None) -> float:
+    """Return ``value`` as a float in ``[0, upper)`` (``[0, inf)`` without ``upper``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {_describe(value)}")
+    value = float(value)
+    if not (value >= 0 and (upper is None or value < upper)):
+        bound = "a number >= 0" if upper is None else f"a number in [0, {upper:g})"
+        raise ValueError(f"{name} must be {bound}; got {value!r}")
+    return value
+
+
+def check_instance(value, cls, name: str, hint: str = ""):
+    """Return ``value`` if it is an instance of ``cls`` (a class or tuple of classes)."""
+    if not isinstance(value, cls):
+        names = " or ".join(c.__name__ for c in (cls if isinstance(cls, tuple) else (cls,)))
+        raise TypeError(f"{name} must be a {names}; got {type(value).__name__}{hint}")
+    return value
+
+
+def check_not_text(X, name: str = "X") -> None:
+    """Refuse string and bytes arrays, which NumPy would otherwise parse into numbers."""
+    kind = getattr(X, "dtype", None)
+    if kind is None and isinstance(X, (list, tuple)):
+        kind = np.asarray(X).dtype if len(X) else None
+    if kind is not None and np.dtype(kind).kind in "US":
+        raise TypeError(f"{name} must hold real numbers; got text of dtype {np.dtype(kind)}")
+
+
+def check_device(device, name: str = "device") -> torch.device:
+    """Return ``device`` as a ``torch.device`` that exists on this machine."""
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"{name} must name a torch device such as 'cpu' or 'cuda'; "
+                         f"got {device!r}") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{name} is {str(device)!r}, but no CUDA device is available here; "
+                         "use 'cpu'")
+    return device
+
+
+def check_dtype(dtype, name: str = "dtype") -> torch.dtype:
+    """Return ``dtype`` if it is ``torch.float32`` or ``torch.float64``."""
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"{name} must be torch.float32 or torch.float64; got {dtype!r}")
+    return dtype
+
+
+def check_n_patterns(n_patterns, available: int, *, name: str = "n_patterns",
+                     stacklevel: int = 3) -> int:
+    """Return ``n_patterns`` as an int; warn when it exceeds the patterns the data has.
+
+    ``available`` is an upper bound on the number of distinct activation patterns (Cover's
+    count for the distinct samples and their rank). Sampling more directions than that cannot
+    add patterns: the caller gets at most ``available`` of them.
+    """
+    n_patterns = check_positive_int(n_patterns, name)
+    if n_patterns > available:
+        warnings.warn(
+            f"{name}={n_patterns} exceeds the number of activation patterns of the data "
+            f"(at most {available}, Cover's count); sampling returns at most {available} "
+            "distinct patterns: use patterns='exact' to get all of them",
+            PatternCountWarning, stacklevel=stacklevel,
+        )
+    return n_patterns
+
+
+def check_labels(labels, n_samples: int | None = None, name: str = "labels"):
+    """Validate class labels: 1-D, one per sample, no NaN, at least two classes.
+
+    Returns
+    -------
+    classes : ndarray of shape (n_classes,)
+        The sorted distinct labels.
+    index : ndarray of shape (n_samples,)
+        The class index of each label.
+    """
+    if hasattr(labels, "detach"):
+        labels = labels.detach().cpu().numpy()
+    if labels is None:
+        raise TypeError(f"{name} must be a 1-D array of class labels; got None")
+    arr = np.asarray(labels)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of class labels; got shape {arr.shape}")
+    if n_samples is not None and arr.shape[0] != n_samples:
+        raise ValueError(f"{name} must have one entry per sample ({n_samples}); "
+                         f"got {arr.shape[0]}")
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{name} must be integers or strings; got complex numbers")
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must not hold NaN or infinite values")
+    try:
+        classes, index = np.unique(arr, return_inverse=True)
+    except TypeError as exc:  # mixed types that cannot be ordered
+        raise TypeError(f"{name} must be labels of one type (all numbers or all strings); "
+                        f"got {_describe(arr)}") from exc
+    if classes.size < 2:
+        raise ValueError(f"{name} must hold at least two classes; got {classes.size} "
+                         f"({classes[:1].tolist()})")
+    return classes, index.ravel()
+
+
+def feature_scaling(X: np.ndarray, weights: np.ndarray | None = None, *,
+                    center: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature ``(mean, scale)`` that standardize ``X`` as ``(X - mean) / scale``.
+
+    Weighted by ``weights`` (so that a sample of weight 2 counts like two copies). Constant
+    features keep ``scale = 1`` (they are legal data: centered they become 0, uncentered they
+    stay as they are). With ``center=False`` the mean is 0 and the scale is the root mean square,
+    for networks without a bias, which could not undo a shift of the inputs.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    weights : ndarray of shape (n_samples,), optional
+        Non-negative, not all zero.
+    center : bool, default=True
+
+    Returns
+    -------
+    mean, scale : ndarrays of shape (n_features,)
+    """
+    weights = np.ones(X.shape[0]) if weights is None else weights
+    mean = np.average(X, axis=0, weights=weights) if center else np.zeros(X.shape[1])
+    scale = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=weights))
+    constant = np.ptp(X[weights > 0], axis=0) == 0 if center else scale == 0
+    return mean, np.where(constant, 1.0, scale)

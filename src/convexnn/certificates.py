@@ -23,10 +23,11 @@ import numpy as np
 import torch
 from scipy.optimize import lsq_linear, minimize_scalar, nnls
 
-from ._validation import check_data
+from ._validation import check_data, check_instance
 from .network import TwoLayerReLU
 from .patterns import Patterns, add_bias, make_patterns
 from .problem import ConvexProblem
+from .solution import ConvexSolution
 
 __all__ = ["Certificate", "certify", "certify_network", "dual_bound", "dual_constraint_max"]
 
@@ -195,6 +196,7 @@ def certify(solution) -> Certificate:
     The dual candidates are the solver's dual point (if any) and the loss gradient at the
     solution's predictions; each is re-checked for feasibility here, not trusted.
     """
+    check_instance(solution, ConvexSolution, "solution", " (the result of convexnn.solve)")
     problem = solution.problem
     ops = problem.operators()
     V = torch.as_tensor(solution.V, dtype=ops.dtype)
@@ -230,6 +232,7 @@ def certify_network(network, X, y, *, loss="squared", beta: float, patterns="exa
     """
     if isinstance(network, torch.nn.Module):
         network = TwoLayerReLU.from_torch(network)
+    check_instance(network, TwoLayerReLU, "network", " or a torch Sequential(Linear, ReLU, Linear)")
     X, Y = check_data(X, y)
     Xa = add_bias(X) if network.has_bias else X
     if isinstance(patterns, Patterns):

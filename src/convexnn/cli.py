@@ -1,4 +1,4 @@
-"""The ``convexnn`` command: ``demo``, ``fit`` and ``certify``.
+"""The ``convexnn`` command: ``demo``, ``fit``, ``certify`` and ``path``.
 
 Only wiring: the estimators, data loaders, the Adam baseline and the certificates do the work.
 Every error is reported on one line (``convexnn: error: ...``) with a non-zero exit status.
@@ -17,17 +17,18 @@ import torch
 
 from . import __version__
 from .baselines import train_nonconvex
-from .certificates import certify_network
+from .certificates import certify, certify_network
 from .datasets import load_csv, load_sklearn
 from .estimators import ConvexReLUClassifier, ConvexReLURegressor, encode_labels
 from .network import TwoLayerReLU
-from .solvers import SOLVERS
+from .patterns import add_bias, sample_patterns
+from .problem import ConvexProblem
+from .solvers import SOLVERS, resolve_solver, solve
 
 __all__ = ["main"]
 
 _LOSSES = ("squared", "hinge", "logistic", "cross_entropy")
 _SOLVERS = ("auto", *SOLVERS)
-_SIDECAR_FORMAT = "convexnn.cli.model/1"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,34 +86,41 @@ def _demo(args) -> int:
     print(f"breast_cancer: {X_train.shape[0]} train / {X_test.shape[0]} test samples, "
           f"{X.shape[1]} standardized features; squared loss on +-1 labels, beta={args.beta:g}")
 
-    start = time.perf_counter()
-    clf = ConvexReLUClassifier(beta=args.beta, patterns="sampled", n_patterns=args.n_patterns,
-                               solver=args.solver, random_state=args.seed)
-    clf.fit(X_train, y_train)
-    convex_time = time.perf_counter() - start
-    convex = clf.network_
-    width = convex.n_neurons
-
-    # breast_cancer labels are 0 / 1: the classifier's +-1 targets
+    # breast_cancer labels are 0 / 1: +-1 targets for the squared loss
     Y_train, Y_test = (encode_labels(labels, 2, "squared") for labels in (y_train, y_test))
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small full-batch steps: more threads only add synchronization
+    # small tensors: a second thread only adds synchronization (and, on a busy machine, waits)
+    torch.set_num_threads(1)
     try:
-        adam = train_nonconvex(X_train, Y_train, loss="squared", beta=args.beta, width=width,
-                               optimizer="adam", lr=args.lr, epochs=args.epochs, seed=args.seed)
+        return _demo_run(args, X_train, X_test, Y_train, Y_test)
     finally:
         torch.set_num_threads(threads)
-    # Adam's bound: the convex dual point, checked on the convex program's own data (distinct
-    # samples, weights) and patterns, to which certify_network adds Adam's patterns
-    problem = clf.solution_.problem
-    adam_certificate = certify_network(
-        adam.network, problem.X[:, :-1], problem.Y, loss="squared", beta=args.beta,
-        patterns=problem.patterns, dual=clf.solution_.dual, sample_weight=problem.sample_weight)
+
+
+def _demo_run(args, X_train, X_test, Y_train, Y_test) -> int:
+    adam = train_nonconvex(X_train, Y_train, loss="squared", beta=args.beta, width=args.width,
+                           optimizer="adam", lr=args.lr, epochs=args.epochs, seed=args.seed)
+
+    # program (8) over sampled patterns plus the patterns of Adam's neurons: Adam's network is
+    # one of its feasible points, so its optimum is at most Adam's objective, and the
+    # certificate bounds every network whose neurons use these patterns
+    start = time.perf_counter()
+    Xa = add_bias(X_train)
+    patterns = sample_patterns(Xa, args.n_patterns, seed=args.seed).union(
+        adam.network.activation_patterns(X_train))
+    problem = ConvexProblem(Xa, Y_train, "squared", args.beta, patterns, bias=True)
+    name = resolve_solver(problem, args.solver)
+    solution = solve(problem, name, **({} if name == "conic" else {"tol": args.tol}))
+    convex = TwoLayerReLU.from_convex(solution)
+    convex_certificate = certify(solution)
+    convex_time = time.perf_counter() - start
+    adam_certificate = certify_network(adam.network, X_train, Y_train, loss="squared",
+                                       beta=args.beta, patterns=patterns, dual=solution.dual)
 
     rows = []
     for name, network, certificate, seconds in [
-        (f"convex ({clf.solution_.solver})", convex, clf.certificate_, convex_time),
         (f"adam ({args.epochs} epochs)", adam.network, adam_certificate, adam.time),
+        (f"convex ({solution.solver})", convex, convex_certificate, convex_time),
     ]:
         rows.append([
             name,
@@ -126,15 +134,12 @@ def _demo(args) -> int:
     header = ["network", "train objective", "certified gap", "train acc", "test acc",
               "neurons", "time (s)"]
     print(_format_table(header, rows))
-    print(f"convex: lower bound {clf.certificate_.lower_bound:.6f}, "
-          f"{clf.certificate_.scope}")
-    print(f"adam:   lower bound {adam_certificate.lower_bound:.6f} (convex dual point checked on "
-          f"the sampled patterns plus Adam's own), {adam_certificate.scope}")
-    if not clf.patterns_.exact:
-        print("(sampled patterns make the convex program a restriction: a network using other "
-              "patterns, e.g. Adam's, can reach a lower objective)")
+    print(f"patterns: {args.n_patterns} sampled + those of Adam's {args.width} neurons "
+          f"= {patterns.n_patterns} distinct")
+    print(f"lower bound {convex_certificate.lower_bound:.6f} on the objective of every network "
+          f"whose neurons use these patterns ({convex_certificate.scope})")
     if args.plot is not None:
-        _save_plot(args.plot, adam.history, clf.certificate_.primal,
+        _save_plot(args.plot, adam.history, convex_certificate.primal,
                    adam_certificate.lower_bound)
         print(f"plot written to {args.plot}")
     return 0
@@ -185,7 +190,17 @@ def _fit(args) -> int:
                           n_patterns=args.n_patterns, solver=args.solver,
                           random_state=args.seed, verbose=int(args.verbose))
     start = time.perf_counter()
-    estimator.fit(X, y)
+    if args.distributed:  # every process of a torchrun launch runs this; rank 0 reports
+        from . import distributed
+
+        if args.solver == "auto":
+            estimator.set_params(solver="admm")
+        with distributed.session() as rank:
+            estimator.fit(X, y)
+        if rank != 0:
+            return 0
+    else:
+        estimator.fit(X, y)
     elapsed = time.perf_counter() - start
     network, certificate = estimator.network_, estimator.certificate_
     score = estimator.score(X, y)
@@ -197,33 +212,41 @@ def _fit(args) -> int:
 
     out = Path(args.out)
     sidecar = _sidecar_path(out)
-    torch.save(network.to_torch().state_dict(), out)
-    metadata = {
-        "format": _SIDECAR_FORMAT,
-        "convexnn_version": __version__,
+    # TwoLayerReLU.save: the state dict plus the JSON metadata (with a checksum of the weights)
+    network.save(out, loss=args.loss, beta=args.beta, metadata={
         "task": task,
-        "loss": args.loss,
-        "beta": args.beta,
         "target": args.target,
-        "n_features": int(X.shape[1]),
         "classes": estimator.classes_.tolist() if task == "classify" else None,
         "certificate": {"objective": certificate.primal,
                         "lower_bound": certificate.lower_bound,
                         "duality_gap": certificate.duality_gap,
                         "scope": certificate.scope},
-    }
-    sidecar.write_text(json.dumps(metadata, indent=2) + "\n")
+    })
     print(f"saved the network's state dict to {out} and its metadata to {sidecar}")
     return 0
 
 
 # ------------------------------------------------------------------------------------ certify
-def _load_network(path: Path) -> TwoLayerReLU:
-    """A network from a ``Sequential(Linear, ReLU, Linear)`` state dict or a ``.npz`` file."""
+def _load_network(path: Path) -> tuple[TwoLayerReLU, dict]:
+    """A network and its metadata: from ``TwoLayerReLU.save`` (checked against its checksum),
+    any ``Sequential(Linear, ReLU, Linear)`` state dict (with optional JSON metadata beside it)
+    or a ``.npz`` file."""
     if not path.is_file():
         raise FileNotFoundError(f"model {str(path)!r} does not exist (no such file)")
     if path.suffix == ".npz":
-        return TwoLayerReLU.load(path)
+        return TwoLayerReLU.load(path), {}
+    sidecar = path.with_suffix(".json")
+    metadata = {}
+    if sidecar.is_file():
+        try:
+            metadata = json.loads(sidecar.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{sidecar} (the metadata of {path}) is not valid JSON: "
+                             f"{exc}") from exc
+        if not isinstance(metadata, dict):
+            raise ValueError(f"{sidecar} (the metadata of {path}) must hold a JSON object")
+        if metadata.get("format") == "convexnn.TwoLayerReLU":
+            return TwoLayerReLU.load(path, with_metadata=True)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for foreign files
@@ -241,14 +264,13 @@ def _load_network(path: Path) -> TwoLayerReLU:
                         dtype=torch.float64),
     )
     module.load_state_dict({key: value.to(torch.float64) for key, value in state.items()})
-    return TwoLayerReLU.from_torch(module)
+    return TwoLayerReLU.from_torch(module), metadata
 
 
 def _certify(args) -> int:
     model = Path(args.model)
-    network = _load_network(model)
+    network, metadata = _load_network(model)
     sidecar = model.with_suffix(".json")
-    metadata = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
     target = args.target or metadata.get("target")
     beta = args.beta if args.beta is not None else metadata.get("beta")
     loss = args.loss or metadata.get("loss", "squared")
@@ -282,6 +304,91 @@ def _certify(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------- path
+def _n_jobs(text: str) -> int:
+    return _number(text, int, lambda v: v != 0, "a non-zero integer (-1: all CPUs)")
+
+
+def _fraction(text: str) -> float:
+    return _number(text, float, lambda v: 0 < v < 1, "a number in (0, 1)")
+
+
+def _folds(text: str) -> int:
+    return _number(text, int, lambda v: v >= 2, "an integer >= 2")
+
+
+def _path(args) -> int:
+    from sklearn.model_selection import train_test_split
+
+    from .path import cross_validate_path, regularization_path
+
+    X, y = load_csv(args.data, args.target)
+    task = _infer_task(y, args.task)
+    if task == "regress":
+        if y.dtype.kind != "f":
+            raise ValueError(f"--task regress needs a numeric target column {args.target!r}")
+        if args.loss != "squared":
+            raise ValueError(f"--loss {args.loss} is a classification loss; regression "
+                             "(numeric targets) uses --loss squared")
+        Y, metric, strata = y, "mse", None
+    else:
+        classes, index = np.unique(y, return_inverse=True)
+        Y, metric, strata = encode_labels(index, classes.size, args.loss), "error_rate", index
+    build = {"loss": args.loss, "patterns": args.patterns, "n_patterns": args.n_patterns,
+             "seed": args.seed, "gated": args.gated}
+    common = {"n_betas": args.n_betas, "min_ratio": args.min_ratio, "solver": args.solver,
+              "metric": metric, "n_jobs": args.n_jobs, "backend": args.backend}
+    start = time.perf_counter()
+    if args.cv is not None:
+        result = cross_validate_path(X, Y, cv=args.cv, **common, **build)
+        path, errors = result.path, result.mean_error
+        scheme = f"{args.cv}-fold cross-validation (mean {metric})"
+        n_train = X.shape[0]
+    else:
+        X_train, X_val, Y_train, Y_val = train_test_split(
+            X, Y, test_size=args.validation_fraction, random_state=args.seed, stratify=strata)
+        path = regularization_path(X_train, Y_train, X_val=X_val, y_val=Y_val, **common,
+                                   **build)
+        errors = path.validation_errors
+        scheme = f"{X_val.shape[0]} held-out samples ({metric})"
+        n_train = X_train.shape[0]
+    elapsed = time.perf_counter() - start
+    best = int(np.argmin(errors))
+    patterns = path.solutions[0].problem.patterns
+    print(f"{task}: {n_train} training samples x {X.shape[1]} features, loss={args.loss}, "
+          f"{'gated relaxation' if args.gated else 'program (8)'} over "
+          f"{patterns.n_patterns} {'(all)' if patterns.exact else 'sampled'} patterns; "
+          f"beta_max={path.beta_max:.6g}; validation: {scheme}; {elapsed:.2f} s")
+    rows = [[f"{beta:.4g}{' *' if i == best else ''}", f"{objective:.6g}", f"{gap:.2e}",
+             str(active), f"{error:.4g}"]
+            for i, (beta, objective, gap, active, error) in enumerate(zip(
+                path.betas, path.objectives, path.gaps, path.n_active, errors, strict=True))]
+    header = ["beta", "train objective", "gap", "active neurons", "validation error"]
+    print(_format_table(header, rows))
+    print(f"best beta {path.betas[best]:.6g} (*): validation error {errors[best]:.4g}, "
+          f"{path.n_active[best]} neurons")
+    if args.plot is not None:
+        _save_path_plot(args.plot, path.betas, errors, path.n_active, path.betas[best], scheme)
+        print(f"plot written to {args.plot}")
+    return 0
+
+
+def _save_path_plot(path, betas, errors, n_active, best_beta: float, scheme: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .plots import plot_regularization_path
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    plot_regularization_path(betas, errors, n_active, best_beta=best_beta, ax=ax)
+    ax.set_title(f"regularization path; validation: {scheme}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 # ---------------------------------------------------------------------------------------- main
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
@@ -294,15 +401,20 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo", help="convex network vs Adam on breast_cancer, side by side",
-        description="Breast-cancer data (standardized, 75/25 stratified split): the convex "
-                    "network (ConvexReLUClassifier, sampled patterns) and an Adam-trained "
-                    "network of the same width, with their objectives, certified gaps, "
-                    "accuracies and times.")
+        description="Breast-cancer data (standardized, 75/25 stratified split): an "
+                    "Adam-trained network, then the optimal network over sampled patterns "
+                    "plus Adam's (program (8), certified), with their objectives, certified "
+                    "gaps, accuracies and times.")
     demo.add_argument("--beta", type=_non_negative_float, default=1e-3,
                       help="weight decay (default 1e-3)")
-    demo.add_argument("--n-patterns", type=_positive_int, default=50,
-                      help="Gaussian directions sampled for the patterns (default 50, which "
-                           "keeps 'auto' on the conic solver and the demo under 30 s)")
+    demo.add_argument("--n-patterns", type=_positive_int, default=100,
+                      help="Gaussian directions sampled for the patterns, which are joined by "
+                           "the patterns of Adam's neurons (default 100)")
+    demo.add_argument("--tol", type=_positive_float, default=1e-4,
+                      help="certified relative duality gap of the first-order solvers "
+                           "(default 1e-4)")
+    demo.add_argument("--width", type=_positive_int, default=100,
+                      help="hidden neurons of the Adam-trained network (default 100)")
     demo.add_argument("--solver", choices=_SOLVERS, default="auto",
                       help="solver of program (8) (default auto)")
     demo.add_argument("--epochs", type=_positive_int, default=2000,
@@ -333,6 +445,10 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--solver", choices=_SOLVERS, default="auto",
                      help="solver of program (8) (default auto)")
     fit.add_argument("--verbose", action="store_true", help="print the solver's progress")
+    fit.add_argument("--distributed", action="store_true",
+                     help="split the samples across the processes of a torchrun launch "
+                          "(torch.distributed, gloo): torchrun --nproc_per_node N -m convexnn.cli "
+                          "fit ... --distributed; solver admm (auto) or fista, rank 0 saves")
     fit.set_defaults(func=_fit)
 
     cert = commands.add_parser(
@@ -350,6 +466,42 @@ def _parser() -> argparse.ArgumentParser:
                       help="loss (default: from metadata, else squared)")
     _add_problem_arguments(cert, patterns="auto", n_patterns=1000)
     cert.set_defaults(func=_certify)
+
+    path = commands.add_parser(
+        "path", help="validation error and active neurons along a beta grid",
+        description="Solve the convex program on a CSV file (header row; no feature scaling) "
+                    "for a decreasing grid of beta, from beta_max (the smallest beta whose "
+                    "optimum is the zero network) down to --min-ratio times it, warm-starting "
+                    "first-order solvers down the path. Prints beta, training objective, "
+                    "certified duality gap, active neurons and validation error, on a held-out "
+                    "split (--validation-fraction) or by --cv K folds, which run in parallel "
+                    "(--n-jobs, --backend).")
+    path.add_argument("data", help="CSV file with a header row")
+    path.add_argument("--target", required=True, help="name of the target column")
+    _add_problem_arguments(path, patterns="auto", n_patterns=100)
+    path.add_argument("--loss", choices=_LOSSES, default="squared", help="default squared")
+    path.add_argument("--gated", action="store_true",
+                      help="solve the gated relaxation instead of program (8)")
+    path.add_argument("--solver", choices=_SOLVERS, default="auto",
+                      help="solver of program (8) (default auto)")
+    path.add_argument("--n-betas", type=_positive_int, default=10,
+                      help="points of the beta grid (default 10)")
+    path.add_argument("--min-ratio", type=_fraction, default=1e-3,
+                      help="smallest beta as a fraction of beta_max (default 1e-3)")
+    scheme = path.add_mutually_exclusive_group()
+    scheme.add_argument("--validation-fraction", type=_fraction, default=0.25,
+                        help="held-out fraction of the data (default 0.25; stratified for "
+                             "classification, split with --seed)")
+    scheme.add_argument("--cv", type=_folds, default=None, metavar="K",
+                        help="K-fold cross-validation instead of a held-out split")
+    path.add_argument("--n-jobs", type=_n_jobs, default=None,
+                      help="parallel workers for independent solves (default 1; -1: all CPUs)")
+    path.add_argument("--backend", choices=("joblib", "dask", "ray"), default="joblib",
+                      help="executor of the parallel jobs (default joblib; dask and ray are "
+                           "optional extras)")
+    path.add_argument("--plot", metavar="PNG", default=None,
+                      help="save validation error and active neurons against beta")
+    path.set_defaults(func=_path)
     return parser
 
 
@@ -387,3 +539,7 @@ def main(argv: list[str] | None = None) -> int:
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"convexnn: error: {message}", file=sys.stderr)
         return 1
+
+
+if __name__ == "__main__":  # python -m convexnn.cli, e.g. under torchrun
+    sys.exit(main())

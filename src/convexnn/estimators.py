@@ -8,16 +8,26 @@ into the scikit-learn API; every piece of math lives in those modules.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import check_beta, check_positive_int, check_sample_weight
+from ._persistence import load_estimator, save_estimator
+from ._validation import (
+    check_beta,
+    check_device,
+    check_not_text,
+    check_positive_int,
+    check_sample_weight,
+    feature_scaling,
+)
 from .certificates import certify
 from .network import TwoLayerReLU
 from .patterns import Patterns, add_bias
@@ -80,7 +90,7 @@ class _ConvexReLU(BaseEstimator):
 
     def __init__(self, *, beta=1e-3, loss="squared", bias=True, patterns="auto", n_patterns=100,
                  gated=False, solver="auto", tol=None, max_iter=None, random_state=None,
-                 warm_start=False, device="cpu", dtype="float64", verbose=0):
+                 warm_start=False, device="cpu", dtype="float64", verbose=0, standardize=False):
         self.beta = beta
         self.loss = loss
         self.bias = bias
@@ -95,6 +105,7 @@ class _ConvexReLU(BaseEstimator):
         self.device = device
         self.dtype = dtype
         self.verbose = verbose
+        self.standardize = standardize
 
     def _check_loss(self) -> str:
         if self.loss not in self._losses:
@@ -106,7 +117,7 @@ class _ConvexReLU(BaseEstimator):
 
     def _check_params(self) -> dict:
         """Validated hyper-parameters that the core modules do not check themselves."""
-        for name in ("bias", "gated", "warm_start"):
+        for name in ("bias", "gated", "warm_start", "standardize"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise TypeError(f"{name} must be True or False; got {getattr(self, name)!r}")
         if not (isinstance(self.patterns, Patterns)
@@ -118,6 +129,9 @@ class _ConvexReLU(BaseEstimator):
             raise ValueError(f"tol must be None or a positive number; got {self.tol!r}")
         if self.dtype not in _DTYPES and self.dtype not in _DTYPES.values():
             raise ValueError(f"dtype must be one of {list(_DTYPES)}; got {self.dtype!r}")
+        if isinstance(self.verbose, bool) or not isinstance(self.verbose, numbers.Integral):
+            raise TypeError(f"verbose must be an integer; got {self.verbose!r}")
+        check_device(self.device)
         return {
             "beta": check_beta(self.beta),
             "n_patterns": check_positive_int(self.n_patterns, "n_patterns"),
@@ -166,9 +180,18 @@ class _ConvexReLU(BaseEstimator):
         loss = self._check_loss()
         params = self._check_params()
         X, Y, weights = _distinct_samples(X, Y, check_sample_weight(sample_weight, X.shape[0]))
+        if self.standardize:  # statistics of the weighted distinct samples = of the raw data
+            self.feature_mean_, self.feature_scale_ = feature_scaling(X, weights, center=self.bias)
+        else:
+            self.feature_mean_, self.feature_scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
+        X = (X - self.feature_mean_) / self.feature_scale_  # exact no-op without standardize
         Xa = add_bias(X) if self.bias else X
         reused = self._reusable_patterns(Xa)
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        try:
+            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        except ValueError as exc:
+            raise ValueError(f"random_state must be None, an int or a numpy RandomState; "
+                             f"got {self.random_state!r}") from exc
         problem = ConvexProblem.build(
             X, Y, loss=loss, beta=params["beta"], bias=self.bias,
             patterns=self.patterns if reused is None else reused,
@@ -181,17 +204,74 @@ class _ConvexReLU(BaseEstimator):
                 and self.solution_.gated == problem.gated):
             warm = self.solution_
         solution = solve(problem, name, **self._solver_options(name, params, warm))
+        if solution.status == "diverged":
+            raise RuntimeError(f"{type(self).__name__}.fit: {solution.reason}")
 
         self.solution_ = solution
         self.patterns_ = problem.patterns
-        self.network_ = TwoLayerReLU.from_convex(solution)
+        # the network of the standardized features predicts; network_ is the same function of
+        # the raw features (identical when standardize=False)
+        self._scaled_network = TwoLayerReLU.from_convex(solution)
+        self.network_ = (self._scaled_network.unstandardized(self.feature_mean_,
+                                                             self.feature_scale_)
+                         if self.standardize else self._scaled_network)
         self.certificate_ = certify(solution)
         self.n_iter_ = int(solution.iterations)
+        if solution.status != "optimal":
+            certificate = self.certificate_
+            quality = (f"certified relative gap {certificate.relative_gap:.2e}"
+                       if certificate.cone_violation <= 1e-8 else
+                       f"its groups violate the cone constraints by up to "
+                       f"{certificate.cone_violation:.2e}, so network_ differs from the convex "
+                       "model and the gap certifies nothing")
+            warnings.warn(
+                f"{type(self).__name__}: the {solution.solver} solver stopped with status "
+                f"{solution.status!r}: {solution.reason}. The network is returned but is not "
+                f"certified optimal ({quality})", ConvergenceWarning, stacklevel=3)
 
     def _network_output(self, X) -> np.ndarray:
         check_is_fitted(self, "network_")
+        check_not_text(X)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        return self.network_.predict(X)
+        return self._scaled_network.predict((X - self.feature_mean_) / self.feature_scale_)
+
+    def save(self, path) -> None:
+        """Save the fitted estimator: a ``.pt`` file of arrays plus JSON metadata beside it.
+
+        ``path`` receives the network, the feature scaling and numeric class labels as
+        tensors (``torch.save``, no pickle); ``path.with_suffix(".json")`` the parameters
+        (``get_params``), the certificate's numbers, the solver's status and a SHA-256 of the
+        weights file. ``solution_`` and ``patterns_`` (which hold the training data) are not
+        saved. Read it back with ``type(self).load(path)``.
+
+        Parameters
+        ----------
+        path : str or Path
+        """
+        check_is_fitted(self, "network_")
+        save_estimator(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """Load an estimator written by :meth:`save`; predictions are bit-for-bit the same.
+
+        Parameters
+        ----------
+        path : str or Path
+
+        Returns
+        -------
+        estimator : an instance of this class, fitted (without ``solution_`` and ``patterns_``)
+
+        Raises
+        ------
+        FileNotFoundError
+            If the file or its metadata file is missing.
+        ValueError
+            Naming the file, if it is corrupted or truncated, holds another estimator class or
+            a network, or is in a newer format.
+        """
+        return load_estimator(cls, path)
 
 
 _PARAMETERS_DOC = """
@@ -229,6 +309,13 @@ _PARAMETERS_DOC = """
         Precision of the first-order solvers.
     verbose : int, default=0
         If positive, the solver prints its progress.
+    standardize : bool, default=False
+        Solve the program on standardized features ``(x - mean) / scale`` (weighted by
+        ``sample_weight``; constant features keep scale 1; without ``bias`` only scaled, not
+        centered), which helps the solvers on features of very different or extreme scales.
+        ``network_`` is then converted back to the original feature units, so it computes the
+        estimator's predictions from raw ``X``; ``beta`` and ``certificate_`` refer to the
+        standardized program.
 """
 
 _ATTRIBUTES_DOC = """
@@ -246,6 +333,9 @@ _ATTRIBUTES_DOC = """
         Number of features seen in ``fit``.
     n_iter_ : int
         Solver iterations.
+    feature_mean_, feature_scale_ : ndarray of shape (n_features_in_,)
+        The standardization ``(x - mean) / scale`` applied before the network (0 and 1 when
+        ``standardize=False``).
 """
 
 
@@ -290,6 +380,8 @@ class ConvexReLURegressor(RegressorMixin, _ConvexReLU):
         -------
         self : ConvexReLURegressor
         """
+        check_not_text(X)
+        check_not_text(y, "y")
         X, y = validate_data(self, X, y, dtype=np.float64, multi_output=True, y_numeric=True)
         Y = y[:, None] if y.ndim == 1 else y
         self._fit_convex(X, Y, sample_weight)
@@ -358,6 +450,7 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLU):
         -------
         self : ConvexReLUClassifier
         """
+        check_not_text(X)
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         loss = self._check_loss()

@@ -13,18 +13,31 @@ constraints hold.
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ._validation import check_beta, check_data, check_matrix, check_sample_weight
-from .losses import get_loss
+from ._persistence import read_bundle, write_bundle
+from ._validation import (
+    check_beta,
+    check_data,
+    check_device,
+    check_dtype,
+    check_instance,
+    check_matrix,
+    check_sample_weight,
+    check_tolerance,
+)
+from .losses import Loss, get_loss
 from .patterns import Patterns, add_bias
+from .solution import ConvexSolution
 
 __all__ = ["TwoLayerReLU"]
 
-_FORMAT = "convexnn.TwoLayerReLU/1"
+_FORMAT = "convexnn.TwoLayerReLU/1"  # the legacy .npz format
+_KIND = "convexnn.TwoLayerReLU"  # the .pt + .json format (see convexnn._persistence)
 
 
 class TwoLayerReLU:
@@ -49,16 +62,18 @@ class TwoLayerReLU:
 
     def __init__(self, U, alpha, b=None):
         self.U = check_matrix(U, "U", allow_empty=True)
-        alpha = np.asarray(alpha, dtype=float)
-        self.alpha = check_matrix(alpha[:, None] if alpha.ndim == 1 else alpha, "alpha",
-                                  allow_empty=True)
+        alpha = check_matrix(alpha, "alpha", ndim=(1, 2), allow_empty=True)
+        self.alpha = alpha[:, None] if alpha.ndim == 1 else alpha
         if self.alpha.shape[0] != self.U.shape[0]:
             raise ValueError(
                 f"alpha must have one row per neuron ({self.U.shape[0]}); got {self.alpha.shape}"
             )
+        if self.alpha.shape[1] == 0:
+            raise ValueError(f"alpha must have at least one output column; got {self.alpha.shape}")
         self.b = None if b is None else check_matrix(b, "b", ndim=1, allow_empty=True)
         if self.b is not None and self.b.shape[0] != self.U.shape[0]:
-            raise ValueError(f"b must have one entry per neuron ({self.U.shape[0]})")
+            raise ValueError(f"b must have one entry per neuron ({self.U.shape[0]}); "
+                             f"got {self.b.shape[0]}")
 
     # ----------------------------------------------------------------------------- structure
     @property
@@ -117,6 +132,7 @@ class TwoLayerReLU:
 
     def is_balanced(self, rtol: float = 1e-6) -> bool:
         """Whether every neuron has ``||alpha_j||_1 = ||(u_j, b_j)||`` (true at any optimum)."""
+        rtol = check_tolerance(rtol, "rtol")
         inner = np.linalg.norm(self._augmented_weights(), axis=1)
         outer = np.abs(self.alpha).sum(1)
         return bool(np.allclose(inner, outer, rtol=rtol, atol=rtol * max(inner.max(initial=0), 1)))
@@ -153,6 +169,11 @@ class TwoLayerReLU:
         network with the same weights, which matches the gated model only where its cone
         constraints happen to hold.
         """
+        check_instance(solution, ConvexSolution, "solution",
+                       " (the result of convexnn.solve)")
+        rtol = check_tolerance(rtol, "rtol")
+        if solution.status == "diverged":
+            raise ValueError(f"solution holds no network: {solution.reason}")
         blocks = [(solution.V, 1.0)]
         if solution.W is not None:
             blocks.append((solution.W, -1.0))
@@ -173,10 +194,44 @@ class TwoLayerReLU:
             return cls(U[:, :-1], alpha, U[:, -1])
         return cls(U, alpha)
 
+    def unstandardized(self, mean, scale) -> TwoLayerReLU:
+        """This network, trained on standardized inputs, as a network of the raw inputs.
+
+        If ``self`` computes ``f(z)`` for ``z = (x - mean) / scale``, the result computes the same
+        ``f`` directly from ``x``: ``u_j' = u_j / scale`` and ``b_j' = b_j - u_j'^T mean``. Its
+        weights are in the original feature units (its penalty differs from ``self``'s; the
+        optimality certificate refers to the standardized problem).
+
+        Parameters
+        ----------
+        mean : array-like of shape (n_features,)
+            Subtracted from the inputs; must be zero without a bias.
+        scale : array-like of shape (n_features,)
+            Positive divisors of the centered inputs.
+
+        Returns
+        -------
+        TwoLayerReLU
+        """
+        mean = check_matrix(mean, "mean", ndim=1)
+        scale = check_matrix(scale, "scale", ndim=1)
+        for name, value in (("mean", mean), ("scale", scale)):
+            if value.shape[0] != self.n_features:
+                raise ValueError(f"{name} must have one entry per feature ({self.n_features}); "
+                                 f"got {value.shape[0]}")
+        if np.any(scale <= 0):
+            raise ValueError(f"scale must be positive; got minimum {scale.min()!r}")
+        if not self.has_bias and np.any(mean != 0):
+            raise ValueError("mean must be zero for a network without bias (centering the "
+                             "inputs needs a bias to undo it)")
+        U = self.U / scale
+        b = None if self.b is None else self.b - U @ mean
+        return TwoLayerReLU(U, self.alpha.copy(), b)
+
     # ----------------------------------------------------------------------------- PyTorch
     def to_torch(self, dtype=torch.float64, device="cpu") -> torch.nn.Sequential:
         """``nn.Sequential(Linear(d, m), ReLU(), Linear(m, k, bias=False))`` with these weights."""
-        factory = {"dtype": dtype, "device": device}
+        factory = {"dtype": check_dtype(dtype), "device": check_device(device)}
         first = torch.nn.Linear(self.n_features, self.n_neurons, bias=self.has_bias, **factory)
         second = torch.nn.Linear(self.n_neurons, self.n_outputs, bias=False, **factory)
         with torch.no_grad():
@@ -209,20 +264,129 @@ class TwoLayerReLU:
         b = None if first.bias is None else numpy(first.bias)
         return cls(numpy(first.weight), numpy(second.weight).T, b)
 
+    @classmethod
+    def from_state_dict(cls, state: dict, name: str = "state") -> TwoLayerReLU:
+        """Read the state dict of ``Sequential(Linear, ReLU, Linear)`` (keys ``0.weight``,
+        optional ``0.bias``, ``2.weight``; an output bias must be zero), as written by
+        ``network.to_torch().state_dict()``."""
+        keys = set(state) if isinstance(state, dict) else set()
+        if not {"0.weight", "2.weight"} <= keys or not keys <= {"0.weight", "0.bias", "2.weight",
+                                                                 "2.bias"}:
+            raise ValueError(
+                f"{name} must be the state dict of Sequential(Linear, ReLU, Linear) with keys "
+                f"'0.weight', optional '0.bias', '2.weight'; got keys {sorted(map(str, keys))}")
+
+        def numpy(key):
+            value = state[key]
+            if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+                raise ValueError(f"{name}[{key!r}] must be a floating-point tensor; "
+                                 f"got {type(value).__name__}")
+            return value.detach().cpu().to(torch.float64).numpy()
+
+        if "2.bias" in state and np.any(numpy("2.bias") != 0):
+            raise ValueError(f"{name} has a nonzero output bias '2.bias', which the convex "
+                             "program does not model")
+        first, second = numpy("0.weight"), numpy("2.weight")
+        if first.ndim != 2 or second.ndim != 2 or second.shape[1] != first.shape[0]:
+            raise ValueError(f"{name}: '0.weight' {first.shape} and '2.weight' {second.shape} "
+                             "are not the layers of one network (need (m, d) and (k, m))")
+        return cls(first, second.T, numpy("0.bias") if "0.bias" in state else None)
+
     # ------------------------------------------------------------------------- persistence
-    def save(self, path) -> None:
-        """Save to ``path`` (``.npz``: weights plus a JSON header); :meth:`load` reads it back."""
+    def save(self, path, *, loss=None, beta: float | None = None,
+             metadata: dict | None = None) -> None:
+        """Save the network: a ``.pt`` state dict plus JSON metadata next to it.
+
+        ``path`` receives ``torch.save`` of ``self.to_torch().state_dict()`` (float64 tensors
+        ``0.weight``, ``0.bias``, ``2.weight``: any PyTorch user can load it into
+        ``Sequential(Linear, ReLU, Linear)`` with ``weights_only=True``), and
+        ``path.with_suffix(".json")`` the metadata: format version, convexnn version, shapes,
+        ``loss``, ``beta``, a SHA-256 of the weights file and ``metadata``. A path ending in
+        ``.npz`` writes the legacy single-file format instead (weights plus a JSON header).
+
+        Parameters
+        ----------
+        path : str or Path
+        loss : str or Loss, optional
+            The loss the network was trained with, recorded for :meth:`load`.
+        beta : float, optional
+            Its weight decay, recorded likewise.
+        metadata : dict, optional
+            Extra JSON-serializable entries stored in the metadata file.
+        """
+        path = Path(path)
+        if path.suffix == ".npz":
+            self._save_npz(path)
+            return
+        reserved = {"n_features", "n_neurons", "n_outputs", "has_bias", "loss", "beta"}
+        if reserved & set(metadata or {}):
+            raise ValueError(f"metadata must not set {sorted(reserved & set(metadata))}: "
+                             "save() records them itself")
+        header = {
+            "n_features": self.n_features,
+            "n_neurons": self.n_neurons,
+            "n_outputs": self.n_outputs,
+            "has_bias": self.has_bias,
+            "loss": None if loss is None else (loss.name if isinstance(loss, Loss)
+                                               else get_loss(loss).name),
+            "beta": None if beta is None else check_beta(beta),
+            **(metadata or {}),
+        }
+        state = {key: value.numpy() for key, value in self.to_torch().state_dict().items()}
+        write_bundle(path, _KIND, state, header)
+
+    @classmethod
+    def load(cls, path, *, with_metadata: bool = False):
+        """Load a network written by :meth:`save` (``.pt`` + ``.json``, or legacy ``.npz``).
+
+        Parameters
+        ----------
+        path : str or Path
+        with_metadata : bool, default=False
+            Also return the metadata dict (``loss``, ``beta``, the caller's entries...).
+
+        Returns
+        -------
+        TwoLayerReLU, or (TwoLayerReLU, dict) with ``with_metadata``
+
+        Raises
+        ------
+        FileNotFoundError
+            If the file or its metadata file is missing.
+        ValueError
+            Naming the file, if it is corrupted or truncated, does not match its metadata, holds
+            something else than a network, or is in a newer format.
+        """
+        path = Path(path)
+        if path.suffix == ".npz":
+            network, metadata = cls._load_npz(path), {}
+        else:
+            state, metadata = read_bundle(path, _KIND, reader="TwoLayerReLU.load")
+            network = cls.from_state_dict({k: torch.from_numpy(v) for k, v in state.items()},
+                                          name=str(path))
+            shape = (network.n_features, network.n_neurons, network.n_outputs, network.has_bias)
+            recorded = tuple(metadata.get(key) for key in ("n_features", "n_neurons",
+                                                           "n_outputs", "has_bias"))
+            if shape != recorded:
+                raise ValueError(f"TwoLayerReLU.load: {path} holds a network of (features, "
+                                 f"neurons, outputs, bias) {shape}; its metadata says {recorded}")
+        return (network, metadata) if with_metadata else network
+
+    def _save_npz(self, path: Path) -> None:
         header = {"format": _FORMAT, "has_bias": self.has_bias}
         arrays = {"U": self.U, "alpha": self.alpha}
         if self.has_bias:
             arrays["b"] = self.b
-        with open(path, "wb") as f:
-            np.savez(f, header=np.array(json.dumps(header)), **arrays)
+        try:
+            with open(path, "wb") as f:
+                np.savez(f, header=np.array(json.dumps(header)), **arrays)
+        except OSError as exc:
+            raise OSError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
     @classmethod
-    def load(cls, path) -> TwoLayerReLU:
-        """Load a network written by :meth:`save`."""
-        path = Path(path)
+    def _load_npz(cls, path: Path) -> TwoLayerReLU:
+        if not path.is_file():
+            raise FileNotFoundError(f"TwoLayerReLU.load: {path} does not exist (no such file)")
         try:
             with np.load(path, allow_pickle=False) as data:
                 header = json.loads(str(data["header"]))
@@ -230,5 +394,5 @@ class TwoLayerReLU:
                     raise ValueError(f"unknown format {header.get('format')!r}")
                 b = data["b"] if header["has_bias"] else None
                 return cls(data["U"], data["alpha"], b)
-        except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
+        except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as exc:
             raise ValueError(f"{path} is not a convexnn network file: {exc}") from exc

@@ -24,9 +24,10 @@ from math import comb
 import numpy as np
 from scipy.optimize import linprog
 
-from ._validation import check_matrix, check_positive_int
+from ._validation import PatternCountWarning, check_matrix, check_n_patterns, check_positive_int
 
 __all__ = [
+    "PatternCountWarning",
     "Patterns",
     "add_bias",
     "cover_count",
@@ -152,6 +153,8 @@ def enumerate_patterns(
     Lower-dimensional faces add nothing: for ``u`` on a face, ``(X u)_+ = D X u`` for the pattern
     ``D`` of an adjacent full-dimensional cell whose closed cone contains ``u``. For points in
     general position the count equals :func:`cover_count` (e.g. 92 for n=10, d=3).
+    Repeated samples have the same activation in every pattern, so the arrangement is built on
+    the distinct samples only (and Cover's count applies to their number).
 
     Parameters
     ----------
@@ -170,6 +173,10 @@ def enumerate_patterns(
         With ``exact=True``.
     """
     X = check_matrix(X, "X")
+    distinct, inverse = np.unique(X, axis=0, return_inverse=True)
+    if distinct.shape[0] < X.shape[0]:  # copies of a sample share its row of D
+        found = enumerate_patterns(distinct, max_patterns=max_patterns, margin_floor=margin_floor)
+        return Patterns(found.D[inverse.ravel()], found.generators, exact=True)
     n = X.shape[0]
     V, Xr = _row_space(X)
     r = V.shape[1]
@@ -195,7 +202,7 @@ def enumerate_patterns(
             continue
         new_cells = []
         for signs, z in cells:
-            rows = signs[:, None] * A[:j]
+            rows = (signs[:, None] * A[:j])[norms[:j] > 0]  # zero rows constrain nothing
             for side in (1.0, -1.0):
                 if side * (a @ z) > margin_floor:
                     point = z
@@ -241,7 +248,9 @@ def make_patterns(X, patterns="auto", *, n_patterns: int = 100, seed=None,
                   max_exact: int = 2_000) -> Patterns:
     """Resolve a user's ``patterns`` argument into a :class:`Patterns`.
 
-    ``"exact"`` enumerates all patterns; ``"sampled"`` draws ``n_patterns`` Gaussian directions;
+    ``"exact"`` enumerates all patterns; ``"sampled"`` draws ``n_patterns`` Gaussian directions
+    (with a :class:`PatternCountWarning` when ``n_patterns`` exceeds Cover's
+    count of the distinct samples, the most patterns the data can have);
     ``"auto"`` enumerates when Cover's bound is at most ``max_exact``, else samples. A
     :class:`Patterns` instance is returned as it is, after checking its number of samples.
     """
@@ -255,10 +264,18 @@ def make_patterns(X, patterns="auto", *, n_patterns: int = 100, seed=None,
     if patterns == "exact":
         return enumerate_patterns(X)
     if patterns == "sampled":
+        n, d = X.shape
+        # count the patterns when more may be requested than exist (always on data of moderate
+        # size; on large data only when even n samples in general position could not have them)
+        if X.size <= 10**6 or n_patterns > cover_count(n, min(n, d)):
+            rank = np.linalg.matrix_rank(X)
+            distinct = np.unique(X, axis=0).shape[0]
+            check_n_patterns(n_patterns, cover_count(distinct, rank) if rank else 1)
         return sample_patterns(X, n_patterns, seed=seed)
     if patterns == "auto":
         rank = np.linalg.matrix_rank(X)
-        if rank > 0 and cover_count(X.shape[0], rank) <= max_exact:
+        distinct = np.unique(X, axis=0).shape[0]  # repeated samples add no patterns
+        if rank > 0 and cover_count(distinct, rank) <= max_exact:
             return enumerate_patterns(X)
         return sample_patterns(X, n_patterns, seed=seed)
     raise ValueError(

@@ -20,9 +20,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ._sharding import LOCAL
 from ._validation import (
     check_beta,
+    check_bool,
     check_data,
+    check_device,
+    check_dtype,
     check_loss_targets,
     check_matrix,
     check_sample_weight,
@@ -69,6 +73,7 @@ class ConvexProblem:
         self.X, self.Y = check_data(self.X, self.Y)
         self.loss = get_loss(self.loss)
         self.beta = check_beta(self.beta)
+        self.gated, self.bias = check_bool(self.gated, "gated"), check_bool(self.bias, "bias")
         if not isinstance(self.patterns, Patterns):
             raise TypeError(f"patterns must be a Patterns instance; got {type(self.patterns)}")
         if self.patterns.n_samples != self.X.shape[0]:
@@ -91,7 +96,7 @@ class ConvexProblem:
         augmented data (see :func:`convexnn.patterns.make_patterns`).
         """
         X = check_matrix(X, "X")
-        Xa = add_bias(X) if bias else X
+        Xa = add_bias(X) if check_bool(bias, "bias") else X
         patterns = make_patterns(Xa, patterns, n_patterns=n_patterns, seed=seed)
         return cls(Xa, Y, loss, beta, patterns, gated=gated, sample_weight=sample_weight,
                    bias=bias)
@@ -104,7 +109,7 @@ class ConvexProblem:
 
     def operators(self, device="cpu", dtype=torch.float64) -> Operators:
         """The program's tensors and linear maps on ``device`` in ``dtype`` (cached)."""
-        key = (str(torch.device(device)), dtype)
+        key = (str(check_device(device)), check_dtype(dtype))
         if key not in self._operators:
             self._operators[key] = Operators(self, torch.device(device), dtype)
         return self._operators[key]
@@ -129,6 +134,9 @@ class Operators:
     ``(n x d) @ (d x Pk)`` product each, masked by the patterns; the lifted ``n x dP`` matrix
     ``[D_1 X, ..., D_P X]`` is never formed.
     """
+
+    #: how the samples are split across processes (:mod:`convexnn._sharding`): all here
+    sharding = LOCAL
 
     def __init__(self, problem: ConvexProblem, device: torch.device, dtype: torch.dtype):
         self.problem = problem

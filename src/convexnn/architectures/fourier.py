@@ -79,7 +79,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._validation import check_beta, check_data, check_loss_targets, check_positive_int
+from .._validation import (
+    check_beta,
+    check_data,
+    check_loss_targets,
+    check_matrix,
+    check_positive_int,
+)
 from ..losses import get_loss
 from ..solvers.conic import solve_program
 from .modules import ConvGeometry
@@ -186,7 +192,7 @@ def fourier_regularizer(theta, depth: int = 2) -> float:
     ``(1/sqrt d) sum_om ||(F theta)_om||``; for ``depth >= 3`` the path-product one.
     """
     depth = _check_depth(depth)
-    theta = np.asarray(theta, dtype=float)
+    theta = check_matrix(theta, "theta", ndim=(2, 3))
     shape = theta.shape[1:]
     _, norms = _spectrum(theta)
     mu = np.bincount(_frequency_classes(shape))[_frequency_classes(shape)]
@@ -200,7 +206,7 @@ def weight_decay_regularizer(theta, depth: int) -> float:
     Equal to :func:`fourier_regularizer` for ``depth=2``; not convex for ``depth >= 3``.
     """
     depth = _check_depth(depth)
-    theta = np.asarray(theta, dtype=float)
+    theta = check_matrix(theta, "theta", ndim=(2, 3))
     d = prod(theta.shape[1:])
     _, norms = _spectrum(theta)
     return float(depth / 2 * d ** (1 / depth - 1) * np.sum(norms ** (2 / depth)))
@@ -231,7 +237,7 @@ class FourierLassoSolution:
 
 
 def _check_inputs(inputs, Y, loss):
-    inputs = np.asarray(inputs, dtype=float)
+    inputs = check_matrix(inputs, "inputs", ndim=(3, 4))
     if inputs.ndim not in (3, 4):
         raise ValueError("inputs must have shape (n, channels, length) or (n, channels, height, "
                          f"width); got {inputs.shape}")
@@ -246,6 +252,10 @@ def lasso_objective(inputs, Y, theta, *, loss="squared", beta: float, depth: int
     """``L(sum_c <theta^c, x^c>, Y) + beta * fourier_regularizer(theta, depth)``."""
     loss = get_loss(loss)
     inputs, Y = _check_inputs(inputs, Y, loss)
+    theta = check_matrix(theta, "theta", ndim=(2, 3))
+    if theta.shape != inputs.shape[1:]:
+        raise ValueError(f"theta must have the shape of one input {inputs.shape[1:]}; "
+                         f"got {theta.shape}")
     Z = torch.as_tensor(inputs.reshape(inputs.shape[0], -1) @ np.ravel(theta))[:, None]
     data = float(loss.value(Z, torch.as_tensor(Y), torch.ones(Y.shape[0], dtype=Z.dtype)))
     return data + check_beta(beta) * fourier_regularizer(theta, depth)

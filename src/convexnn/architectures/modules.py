@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import check_positive_int
+from .._validation import check_matrix, check_positive_int
 
 __all__ = ["ConvGeometry", "DeepLinearNet", "TwoLayerConvNet"]
 
@@ -142,7 +142,7 @@ class ConvGeometry:
     # ---------------------------------------------------------------------------- patches
     def check_inputs(self, inputs) -> torch.Tensor:
         """``inputs`` as a float64 tensor of shape ``(n, *input_shape)``."""
-        tensor = torch.as_tensor(np.asarray(inputs, dtype=np.float64))
+        tensor = torch.as_tensor(check_matrix(inputs, "inputs", ndim=None))
         if tuple(tensor.shape[1:]) != self.input_shape:
             raise ValueError(f"inputs must have shape (n_samples, *{self.input_shape}); "
                              f"got {tuple(tensor.shape)}")

@@ -15,18 +15,17 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
-from .._validation import check_beta, check_positive_int
+from .._validation import check_beta, check_matrix, check_positive_int
 from ..losses import get_loss
 
 __all__ = ["TrainingRun", "network_objective", "train_nonconvex"]
 
 
 def _targets(Y, n: int) -> torch.Tensor:
-    Y = torch.as_tensor(np.asarray(Y, dtype=np.float64))
+    Y = torch.as_tensor(check_matrix(Y, "Y", ndim=(1, 2)))
     Y = Y[:, None] if Y.ndim == 1 else Y
     if Y.ndim != 2 or Y.shape[0] != n:
         raise ValueError(f"Y must have {n} rows (one per input); got shape {tuple(Y.shape)}")
@@ -55,7 +54,7 @@ def network_objective(module: nn.Module, inputs, Y, *, loss="squared", beta: flo
     **penalty_options
         Passed to ``module.penalty`` (e.g. ``readout_norm="l1"``).
     """
-    x = torch.as_tensor(np.asarray(inputs, dtype=np.float64))
+    x = torch.as_tensor(check_matrix(inputs, "inputs", ndim=None))
     with torch.no_grad():
         value = _objective(module, x, _targets(Y, x.shape[0]), get_loss(loss),
                            check_beta(beta), penalty_options)
@@ -120,7 +119,7 @@ def train_nonconvex(module: nn.Module, inputs, Y, *, loss="squared", beta: float
         raise ValueError(f"optimizer must be 'adam' or 'gd'; got {optimizer!r}")
     decay = (final_lr / lr) ** (1 / epochs)
     schedule = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=decay)
-    x = torch.as_tensor(np.asarray(inputs, dtype=np.float64))
+    x = torch.as_tensor(check_matrix(inputs, "inputs", ndim=None))
     Y = _targets(Y, x.shape[0])
     loss = get_loss(loss)
     history = []

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from importlib import import_module
 
+from .._sharding import PROCESS_GROUP
+from .._validation import check_instance
+from ..problem import ConvexProblem
+
 __all__ = ["SOLVERS", "resolve_solver", "solve"]
 
 #: solver name -> module in this package defining ``solve(problem, **options)``
@@ -18,7 +22,9 @@ SOLVERS = {
     "admm": "admm",
 }
 
-#: above this many variables (2 d P k) a gated problem goes to a first-order solver
+#: above this many variables (2 d P k) a problem goes to a first-order solver: there the conic
+#: solver's time grows ~cubically (breast_cancer with 100 patterns, 6200 variables: ~100 s for
+#: Clarabel against ~5 s for ADMM to a certified 1e-4, benchmarks/bench_exact.py)
 CONIC_MAX_VARIABLES = 4_000
 
 
@@ -33,23 +39,31 @@ def _available(name: str) -> bool:
 def resolve_solver(problem, solver: str = "auto") -> str:
     """The solver ``"auto"`` stands for.
 
-    The conic reference for program (8) and for small gated problems; a first-order solver
-    (``admm``, else ``fista``) for larger gated relaxations.
+    The conic reference (interior point, exact to 1e-9) for problems of at most
+    ``CONIC_MAX_VARIABLES`` variables; above that, ADMM (certified, any loss, program (8) and the
+    gated relaxation), or FISTA for a gated relaxation if ADMM is unavailable.
     """
+    check_instance(problem, ConvexProblem, "problem", " (make one with ConvexProblem.build)")
     if solver != "auto":
-        if solver not in SOLVERS:
+        if not isinstance(solver, str) or solver not in SOLVERS:
             raise ValueError(f"solver must be 'auto' or one of {sorted(SOLVERS)}; got {solver!r}")
         return solver
     n, d, P, k = problem.shape
-    if 2 * d * P * k <= CONIC_MAX_VARIABLES or not problem.gated:
-        # the first-order solvers of the cone-constrained program do not yet reach certified
-        # gaps reliably (issue 3), so exact programs stay on the reference solver
+    if 2 * d * P * k <= CONIC_MAX_VARIABLES:
         return "conic"
-    return next((name for name in ("admm", "fista") if _available(name)), "conic")
+    candidates = ("admm", "fista") if problem.gated else ("admm",)
+    return next((name for name in candidates if _available(name)), "conic")
 
 
 def solve(problem, solver: str = "auto", **options):
-    """Solve ``problem`` with the named solver (see each solver module for its options)."""
+    """Solve ``problem`` with the named solver (see each solver module for its options).
+
+    Inside :func:`convexnn.distributed.activate` the samples are split across its processes.
+    """
     name = resolve_solver(problem, solver)
+    if PROCESS_GROUP.get() is not None:
+        from ..distributed import solve as solve_distributed
+
+        return solve_distributed(problem, name, **options)
     module = import_module(f".{SOLVERS[name]}", __name__)
     return module.solve(problem, **options)

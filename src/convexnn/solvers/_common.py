@@ -57,10 +57,15 @@ class Lifted:
         self.sign = ops.S if self.gated else torch.cat([ops.S, ops.S], dim=1)  # (n, Q)
         self.n, self.d = self.X.shape
         self.Q = self.mask.shape[1]
+        #: sums over samples go through it (all-reduces when samples are split, see
+        #: :mod:`convexnn._sharding`)
+        self.sharding = ops.sharding
 
     @functools.cached_property
     def x_norm2(self) -> float:
         """``||X||_2^2``: the Lipschitz constant of ``a -> X^T (S a)`` composed with its adjoint."""
+        if self.sharding.distributed:  # the largest eigenvalue of the Gram X^T X, summed
+            return float(torch.linalg.eigvalsh(self.sharding.sum(self.X.T @ self.X))[-1])
         return float(torch.linalg.matrix_norm(self.X, ord=2)) ** 2
 
     def preactivations(self, U: torch.Tensor) -> torch.Tensor:
@@ -77,7 +82,7 @@ class Lifted:
 
     def transpose(self, M: torch.Tensor) -> torch.Tensor:
         """Adjoint of :meth:`preactivations`: ``X^T m_qc`` for every group, (d, Q, k)."""
-        return (self.X.T @ M.reshape(self.n, -1)).reshape(self.d, self.Q, -1)
+        return self.sharding.sum((self.X.T @ M.reshape(self.n, -1)).reshape(self.d, self.Q, -1))
 
     def adjoint(self, G: torch.Tensor) -> torch.Tensor:
         """Adjoint of :meth:`predict`: ``+-X^T D_i g_c`` for every group, (d, Q, k)."""
@@ -96,7 +101,7 @@ class Lifted:
         """
         if self.gated:
             return 0.0
-        return float(self.cone_violation(pre).sum(dim=1).max())
+        return float(self.sharding.max(self.cone_violation(pre).sum(dim=1).max()))
 
     def split(self, U: torch.Tensor):
         """``(V, W)`` from the stacked variable (``W`` is None for the gated relaxation)."""

@@ -27,6 +27,10 @@ __all__ = ["ConeProjector", "project_onto_cones"]
 class ConeProjector:
     """Projections of the groups of ``(d, Q, k)`` tensors onto their cones, with warm starts.
 
+    Internally every per-group quantity is stored group-major, ``(groups, n)``, so that the
+    reductions over constraints and the selections of unfinished groups touch contiguous memory
+    (the column-major layout was measured 2-3x slower on these small, overhead-bound kernels).
+
     Parameters
     ----------
     X : Tensor of shape (n, d)
@@ -40,14 +44,23 @@ class ConeProjector:
 
     def __init__(self, X: torch.Tensor, signs: torch.Tensor, k: int, max_steps: int = 200):
         self.X, self.max_steps = X, max_steps
-        n, Q = signs.shape
-        self.signs = signs[:, :, None].expand(n, Q, k).reshape(n, Q * k)  # one column per group
+        self._signs = signs.T.repeat_interleave(k, dim=0).contiguous()  # (Q k, n)
         self.row_norm = float(torch.linalg.vector_norm(X, dim=1).max())
         #: relative accuracy of the constraints (and ridge of the normal equations): 1e-13 in
         #: float64, what the dtype resolves otherwise
         self.precision = max(1e-13, 100 * torch.finfo(X.dtype).eps)
-        #: NNLS solutions of the last projections, (n, Q k): warm starts and cone multipliers
-        self.multipliers = torch.zeros(n, Q * k, dtype=X.dtype, device=X.device)
+        self._a = torch.zeros_like(self._signs)  # NNLS solutions of the last projections
+
+    @property
+    def signs(self) -> torch.Tensor:
+        """The cone sign of every constraint of every group: (n, Q k)."""
+        return self._signs.T
+
+    @property
+    def multipliers(self) -> torch.Tensor:
+        """NNLS solutions of the last projections (warm starts and cone multipliers): a
+        writable (n, Q k) view."""
+        return self._a.T
 
     def __call__(self, V0: torch.Tensor, columns: torch.Tensor, margins: torch.Tensor,
                  steps: int | None = None) -> torch.Tensor:
@@ -60,41 +73,40 @@ class ConeProjector:
         d = self.X.shape[1]
         flat = V0.reshape(d, -1).clone()
         if columns.numel() > 0:
-            S = self.signs[:, columns]
-            a, shift = self._lawson_hanson(flat[:, columns], S, self.multipliers[:, columns],
-                                           margins[:, columns], steps)
-            self.multipliers[:, columns] = a
-            flat[:, columns] += shift
+            a, shift = self._lawson_hanson(flat[:, columns].T, self._signs[columns],
+                                           self._a[columns], margins[:, columns].T, steps)
+            self._a[columns] = a
+            flat[:, columns] += shift.T
         return flat.reshape(V0.shape)
 
     def _lawson_hanson(self, v0, S, a, margin0, steps):
-        """NNLS ``min_{a >= 0} ||v0 + X^T (S a)||`` per column from the warm start ``a`` (n, G).
+        """NNLS ``min_{a >= 0} ||v0 + (S a) X||`` per row, from the warm start ``a`` (G, n).
 
-        Returns ``a`` and ``X^T (S a)``, the move to the projection. Every step works on the
-        columns not yet optimal only.
+        ``v0`` is (G, d). Returns ``a`` and ``(S a) X`` (G, d), the move to the projection.
+        Every step works on the groups not yet optimal only.
         """
         X = self.X
-        tol = self.precision * self.row_norm * torch.linalg.vector_norm(v0, dim=0)
+        tol = self.precision * self.row_norm * torch.linalg.vector_norm(v0, dim=1)
         a = self._feasible_least_squares(margin0, S, a, a > 0)
-        shift = X.T @ (S * a)
-        todo = torch.arange(v0.shape[1], device=v0.device)
+        shift = (S * a) @ X
+        todo = torch.arange(v0.shape[0], device=v0.device)
         for _ in range(self.max_steps if steps is None else steps):
             # constraint values at v0 + shift; the most violated one enters the passive set
-            St, at = S[:, todo], a[:, todo]
-            margin = margin0[:, todo] + St * (X @ shift[:, todo])
+            St, at = S[todo], a[todo]
             passive = at > 0
-            worst, row = torch.where(passive, torch.zeros_like(margin), -margin).max(dim=0)
+            violation = (St * (shift[todo] @ X.T)).add_(margin0[todo]).neg_().mul_(~passive)
+            worst, row = violation.max(dim=1)
             unfinished = worst > tol[todo]
             if not torch.any(unfinished):
                 return a, shift
-            todo, row, passive = todo[unfinished], row[unfinished], passive[:, unfinished]
-            passive[row, torch.arange(todo.numel(), device=a.device)] = True
-            a[:, todo] = self._feasible_least_squares(margin0[:, todo], S[:, todo], a[:, todo],
-                                                      passive)
-            shift[:, todo] = X.T @ (S[:, todo] * a[:, todo])
+            todo, row, passive = todo[unfinished], row[unfinished], passive[unfinished]
+            passive[torch.arange(todo.numel(), device=a.device), row] = True
+            St = S[todo]
+            a[todo] = self._feasible_least_squares(margin0[todo], St, a[todo], passive)
+            shift[todo] = (St * a[todo]) @ X
         if steps is None:
             a = self._scipy_fallback(v0, S, a, todo)
-            shift[:, todo] = X.T @ (S[:, todo] * a[:, todo])
+            shift[todo] = (S[todo] * a[todo]) @ X
         return a, shift
 
     def _feasible_least_squares(self, margin0, S, a, passive):
@@ -103,56 +115,57 @@ class ConeProjector:
         Starting from a feasible ``a`` supported in ``passive``, solve the unconstrained least
         squares on the passive set; where it has non-positive entries move to the boundary and
         drop the entries that reached zero (entries that only just entered, at 0, simply leave).
-        Terminates in at most ``|passive|`` rounds; each round solves the unfinished columns.
+        Terminates in at most ``|passive|`` rounds; each round solves the unfinished groups.
         """
         a = a.clone()
-        todo = torch.arange(a.shape[1], device=a.device)
-        for _ in range(passive.shape[0]):
-            solution = self._passive_least_squares(margin0[:, todo], S[:, todo], passive)
+        todo = torch.arange(a.shape[0], device=a.device)
+        for _ in range(passive.shape[1]):
+            solution = self._passive_least_squares(margin0, S, passive)
             bad = passive & (solution <= 0)
-            finished = ~bad.any(dim=0)
-            a[:, todo[finished]] = solution[:, finished]
+            finished = ~bad.any(dim=1)
             if torch.all(finished):
+                a[todo] = solution
                 return a
-            todo, solution, bad = todo[~finished], solution[:, ~finished], bad[:, ~finished]
-            passive, at = passive[:, ~finished], a[:, todo]
+            a[todo[finished]] = solution[finished]
+            keep = ~finished
+            todo, solution, bad = todo[keep], solution[keep], bad[keep]
+            passive, margin0, S, at = passive[keep], margin0[keep], S[keep], a[todo]
             fresh = bad & (at <= 0)
-            stepping = ~fresh.any(dim=0)
-            ratio = torch.where(bad, at / (at - solution).clamp_min(1e-300),
-                                torch.full_like(at, torch.inf))
-            step = torch.where(stepping, ratio.amin(dim=0).clamp(max=1.0), 0.0)
+            stepping = ~fresh.any(dim=1, keepdim=True)
+            ratio = (at / (at - solution).clamp_min(1e-300)).masked_fill_(~bad, torch.inf)
+            step = ratio.amin(dim=1, keepdim=True).clamp_(max=1.0).mul_(stepping)
             at = at + step * (solution - at)
-            passive = passive & ~fresh & ~(stepping & (at <= 1e-15 * at.amax(dim=0)))
-            a[:, todo] = torch.where(passive, at, torch.zeros_like(at))
+            passive = passive & ~fresh & ~(stepping & (at <= 1e-15 * at.amax(dim=1, keepdim=True)))
+            a[todo] = at * passive
         return a.clamp_min(0)
 
     def _passive_least_squares(self, margin0, S, passive):
-        """``argmin ||v0 + B_P s||`` on each column's passive rows, zero elsewhere: (n, G).
+        """``argmin ||v0 + B_P s||`` on each group's passive constraints, zero elsewhere: (G, n).
 
         The normal equations ``(B_P^T B_P) s = -B_P^T v0 = -margin0_P`` are solved by Cholesky,
-        with a tiny relative ridge for nearly dependent rows; columns are padded to a common
+        with a tiny relative ridge for nearly dependent rows; groups are padded to a common
         passive size with zero rows and a unit diagonal.
         """
-        m = int(passive.sum(dim=0).max())
+        m = int(passive.sum(dim=1).max())
         if m == 0:
             return torch.zeros_like(S)
-        order = torch.topk(passive.to(S.dtype), m, dim=0).indices  # (m, G): passive rows first
-        valid = torch.gather(passive, 0, order).to(S.dtype)
-        signs = (torch.gather(S, 0, order) * valid).T  # (G, m)
-        rows = self.X[order.T] * signs[:, :, None]  # (G, m, d): rows of B_P^T
+        order = torch.topk(passive.to(torch.uint8), m, dim=1, sorted=False).indices  # (G, m)
+        valid = torch.gather(passive, 1, order).to(S.dtype)
+        signs = torch.gather(S, 1, order) * valid  # (G, m)
+        rows = self.X[order] * signs[:, :, None]  # (G, m, d): rows of B_P^T
         gram = rows @ rows.transpose(1, 2)
         ridge = self.precision * gram.diagonal(dim1=1, dim2=2).amax(dim=1, keepdim=True)
-        gram = gram + torch.diag_embed(ridge * valid.T + (1 - valid.T))
-        rhs = -(torch.gather(margin0, 0, order) * valid).T[:, :, None]  # (G, m, 1)
-        s = torch.cholesky_solve(rhs, torch.linalg.cholesky(gram))[:, :, 0]
-        return torch.zeros_like(S).scatter_(0, order, s.T * valid)
+        gram.diagonal(dim1=1, dim2=2).add_(ridge * valid + (1 - valid))
+        rhs = -(torch.gather(margin0, 1, order) * valid)  # (G, m)
+        s = torch.cholesky_solve(rhs[:, :, None], torch.linalg.cholesky(gram))[:, :, 0]
+        return torch.zeros_like(S).scatter_(1, order, s * valid)
 
     def _scipy_fallback(self, v0, S, a, todo):
         X = self.X.detach().cpu().double().numpy()
-        for col in torch.nonzero(todo).squeeze(1).tolist():
-            B = X.T * S[:, col].detach().cpu().double().numpy()
-            sol, _ = nnls(B, -v0[:, col].detach().cpu().double().numpy(), maxiter=10 * B.shape[1])
-            a[:, col] = torch.as_tensor(np.asarray(sol), dtype=a.dtype, device=a.device)
+        for row in todo.tolist():
+            B = X.T * S[row].detach().cpu().double().numpy()
+            sol, _ = nnls(B, -v0[row].detach().cpu().double().numpy(), maxiter=10 * B.shape[1])
+            a[row] = torch.as_tensor(np.asarray(sol), dtype=a.dtype, device=a.device)
         return a
 
 

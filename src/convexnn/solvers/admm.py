@@ -35,8 +35,8 @@ import math
 import torch
 
 from .._validation import check_positive_int
+from ._anderson import Anderson
 from ._common import Lifted, Monitor, check_options, initial_point, make_solution, prune
-from ._cones import ConeProjector
 from ._linsys import DirectSolver, NystromPCG
 from ._prox import group_soft_threshold, prox_loss
 from ._stopping import best_of_gaps, exact_gap, gated_gap
@@ -62,7 +62,7 @@ class ConeProx:
 
     def __init__(self, lifted: Lifted):
         self.lifted = lifted
-        self.projector = ConeProjector(lifted.X, lifted.sign, lifted.ops.k)
+        self.projector = lifted.sharding.cone_projector(lifted.X, lifted.sign, lifted.ops.k)
 
     def __call__(self, V0: torch.Tensor, threshold: float, exact: bool = True) -> torch.Tensor:
         """The prox at ``V0`` (d, Q, k); inexact projections (at most ``CHEAP_STEPS``
@@ -71,9 +71,10 @@ class ConeProx:
         d = V0.shape[0]
         flat = V0.reshape(d, -1)
         margins = (lifted.sign[:, :, None] * lifted.preactivations(V0)).reshape(lifted.n, -1)
-        inside = (margins >= 0).all(dim=0)
+        inside = lifted.sharding.all((margins >= 0).all(dim=0))
         bound = torch.linalg.vector_norm(
-            flat + lifted.X.T @ (projector.signs * projector.multipliers), dim=0)
+            flat + lifted.sharding.sum(lifted.X.T @ (projector.signs * projector.multipliers)),
+            dim=0)
         bound = torch.minimum(bound, torch.linalg.vector_norm(flat, dim=0))
         short = ~inside & (bound <= threshold)
         projector.multipliers[:, inside] = 0
@@ -99,16 +100,26 @@ def _rebalance(primal: float, dual: float, changes: int) -> float:
     return 1.0
 
 
-def _relative(numerator: torch.Tensor, *scales: torch.Tensor) -> float:
-    return float(torch.linalg.vector_norm(numerator)) / max(
-        max(float(torch.linalg.vector_norm(T)) for T in scales), 1e-300)
+def _pack(tensors) -> torch.Tensor:
+    return torch.cat([T.reshape(-1) for T in tensors])
+
+
+def _unpack(flat: torch.Tensor, like) -> tuple:
+    sizes = [T.numel() for T in like]
+    return tuple(part.reshape(T.shape) for part, T in zip(flat.split(sizes), like, strict=True))
+
+
+def _relative(numerator: torch.Tensor, *scales: torch.Tensor,
+              norm=torch.linalg.vector_norm) -> float:
+    return float(norm(numerator)) / max(max(float(norm(T)) for T in scales), 1e-300)
 
 
 def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: float | None = None,
           device="cpu", dtype=torch.float64, warm_start=None, verbose: bool = False,
           rho: float | None = None, ratio: float = 1.0, relaxation: float = 1.6,
           adaptive: bool = True, linear_solver: str = "auto", rank: int = 200,
-          cg_rtol: float = 1e-10, check_every: int = 10, cone_tol: float = 1e-10):
+          cg_rtol: float = 1e-10, check_every: int = 10, cone_tol: float = 1e-10,
+          anderson: int = 5):
     """Solve program (8) (or its gated relaxation) by ADMM.
 
     Parameters
@@ -154,6 +165,10 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
         Iterations between certificate checks (and penalty updates).
     cone_tol : float, default=1e-10
         Largest accepted cone defect of an "optimal" point (see ``Lifted.cone_defect``).
+    anderson : int, default=5
+        Memory of the safeguarded Anderson acceleration of the ADMM iteration
+        (:mod:`._anderson`); 0 turns it off. It never extrapolates into a certificate check, so
+        every certified point is a plain ADMM iterate.
 
     Returns
     -------
@@ -172,15 +187,19 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
     if not ratio > 0 or (rho is not None and not rho > 0):
         raise ValueError(f"rho and ratio must be positive; got rho={rho!r}, ratio={ratio!r}")
     check_every = check_positive_int(check_every, "check_every")
+    if isinstance(anderson, bool) or not isinstance(anderson, int) or anderson < 0:
+        raise ValueError(f"anderson must be a non-negative int (0 turns it off); got {anderson!r}")
     ops = problem.operators(device, dtype)
     lifted = Lifted(ops)
     gated = problem.gated
     rho_z = ops.loss.lipschitz(ops.weights) if rho is None else float(rho)
     if not torch.isfinite(torch.tensor(rho_z)):  # hinge: no curvature; the squared loss's scale
-        rho_z = float(ops.weights.max()) / ops.n
+        rho_z = float(lifted.sharding.max(ops.weights.max() / ops.n))
     rho_p = ratio * rho_z
     monitor = Monitor("admm", max_iter, time_limit, verbose)
-    if linear_solver == "direct" or (linear_solver == "auto" and ops.n <= DIRECT_MAX_SAMPLES):
+    if lifted.sharding.distributed:  # samples split across processes (convexnn.distributed)
+        system = lifted.sharding.linear_system(lifted, linear_solver)
+    elif linear_solver == "direct" or (linear_solver == "auto" and ops.n <= DIRECT_MAX_SAMPLES):
         system = DirectSolver(lifted)
     else:
         system = NystromPCG(lifted, rank, cg_rtol)
@@ -196,9 +215,11 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
         a_p = -lifted.adjoint(rho_z * a_z) / rho_p
     y = torch.zeros_like(z)
     alpha = relaxation
+    accelerator = Anderson(anderson) if anderson else None
     it, status, changes_z, changes_p, next_check = 0, None, 0, 0, check_every
     while status is None:
         it += 1
+        state = (z, a_z, p, a_p)
         # 1. U-step: (F^T F + r I) U = c by Woodbury, (r I + K) y = F c, U = (c - F^T y) / r
         r = rho_p / rho_z
         c = lifted.adjoint(z - a_z) + r * (p - a_p)
@@ -215,9 +236,19 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
             else prox_p(U + a_p, ops.beta / rho_p, exact=checking)
         a_z = a_z + FU - z
         a_p = a_p + U - p
+        candidate = None
+        if accelerator is not None:
+            # extrapolate only between plain iterations that certify nothing
+            quiet = not checking and it + 1 < next_check and it + 1 < max_iter
+            candidate, rejected = accelerator(_pack(state), _pack((z, a_z, p, a_p)), quiet)
+            if rejected:  # the last extrapolation made things worse: back to the plain step
+                z, a_z, p, a_p = _unpack(candidate, state)
+                continue
+            if not quiet:
+                candidate = None
         limit = monitor.limit_reached(it)
         if adaptive and it % check_every == 0:
-            factor_z = _rebalance(_relative(FU - z, FU, z),
+            factor_z = _rebalance(_relative(FU - z, FU, z, norm=lifted.sharding.norm),
                                   _relative(lifted.adjoint(z - z_prev), lifted.adjoint(a_z)),
                                   changes_z)
             factor_p = _rebalance(_relative(U - p, U, p), _relative(p - p_prev, a_p), changes_p)
@@ -226,7 +257,12 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
             rho_p, a_p = rho_p * factor_p, a_p / factor_p
             if factor_z != 1 or factor_p != 1:
                 system.set_shift(rho_p / rho_z)
+                if accelerator is not None:  # a new map: its history no longer applies
+                    accelerator.reset()
+                    candidate = None
         if not checking and limit is None:
+            if candidate is not None:
+                z, a_z, p, a_p = _unpack(candidate, state)
             continue
         if not checking and not gated:  # out of time between checks: redo p exactly
             p = prox_p(p + a_p, ops.beta / rho_p)  # the same input as the inexact step

@@ -134,11 +134,11 @@ def lipschitz_estimate(lifted: Lifted, n_power: int = 20) -> float:
     """``L_loss * ||F||_2^2`` for the lifted map ``F`` (power iteration; a lower estimate)."""
     ops = lifted.ops
     generator = torch.Generator(device=ops.device).manual_seed(0)
-    G = torch.randn(ops.n, 1, generator=generator, dtype=ops.dtype, device=ops.device)
+    G = lifted.sharding.randn(ops.n, 1, generator=generator, dtype=ops.dtype, device=ops.device)
     norm2 = 0.0
     for _ in range(n_power):
         G = lifted.predict(lifted.adjoint(G))
-        norm2 = float(torch.linalg.vector_norm(G))
+        norm2 = float(lifted.sharding.norm(G))
         if norm2 == 0:
             break
         G = G / norm2

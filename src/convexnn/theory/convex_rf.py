@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.linear_model import Lasso
 
-from .._validation import check_beta, check_positive_int
+from .._validation import check_beta, check_labels, check_matrix, check_positive_int
 from .dictionary import NeuronDictionary
 from .extreme_points import vertex_neurons
 
@@ -23,7 +23,7 @@ __all__ = ["ConvexRF", "ConvexRFFilters", "extract_patches", "fit_convex_rf", "l
 
 def _as_images(images) -> np.ndarray:
     """Images as float64 (N, H, W, C) from (N, H, W) or (N, H, W, C)."""
-    images = np.asarray(images, dtype=float)
+    images = check_matrix(images, "images", ndim=(3, 4))
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4:
@@ -228,6 +228,7 @@ def fit_convex_rf(images, labels, *, patch_size: int = 5, n_filters: int = 200, 
     -------
     ConvexRF
     """
+    check_labels(labels, _as_images(images).shape[0])
     labels = np.asarray(labels)
     beta = check_beta(beta)
     filters = learn_filters(images, patch_size=patch_size, n_filters=n_filters, eps=eps,

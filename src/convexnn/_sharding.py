@@ -1,0 +1,71 @@
+"""How the samples of a program are split across processes: the reductions the solvers call.
+
+Every data access of the first-order solvers is either row-local (``X @ U``, masks, per-sample
+losses and proximal steps) or a sum over samples (``X^T @ M``, loss values, norms of
+sample-indexed tensors, maxima used by the stopping rules). The solvers route the second kind
+through a :class:`Sharding`; :data:`LOCAL` (one process holds every sample) makes each of them
+the identity, so a single-process solve computes exactly what it computed before this hook
+existed. :mod:`convexnn.distributed` provides the sharding of a ``torch.distributed`` process
+group, whose reductions are all-reduces.
+"""
+
+from __future__ import annotations
+
+import contextvars
+
+import torch
+
+__all__ = ["LOCAL", "PROCESS_GROUP", "Sharding"]
+
+#: ``(group,)`` inside :func:`convexnn.distributed.activate`: every :func:`convexnn.solvers.solve`
+#: then splits its samples across that ``torch.distributed`` process group (None: the world)
+PROCESS_GROUP: contextvars.ContextVar[tuple | None] = contextvars.ContextVar(
+    "convexnn_process_group", default=None)
+
+
+class Sharding:
+    """Reductions over the sample axis when one process holds every sample: identities.
+
+    Tensors passed to the reductions are this process's contributions; a distributed subclass
+    all-reduces them in place (pass temporaries) and returns the global value.
+    """
+
+    #: whether samples are split across processes (solvers use it to pick the pieces that are
+    #: not sums over samples, e.g. ADMM's linear system)
+    distributed = False
+
+    def sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Sum over all samples of per-process partial sums."""
+        return tensor
+
+    def max(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Elementwise maximum over processes."""
+        return tensor
+
+    def min(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Elementwise minimum over processes."""
+        return tensor
+
+    def all(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Elementwise logical and over processes of a boolean tensor."""
+        return tensor
+
+    def norm(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Euclidean norm (0-d tensor) of a sample-indexed tensor whose rows are split."""
+        return torch.linalg.vector_norm(tensor)
+
+    def randn(self, n_rows: int, n_columns: int, *, generator: torch.Generator,
+              dtype: torch.dtype, device) -> torch.Tensor:
+        """This process's rows of a Gaussian ``(n_samples, n_columns)`` matrix drawn from
+        ``generator`` (the same matrix whatever the number of processes)."""
+        return torch.randn(n_rows, n_columns, generator=generator, dtype=dtype, device=device)
+
+    def cone_projector(self, X: torch.Tensor, signs: torch.Tensor, k: int):
+        """The projector onto the pattern cones of :mod:`convexnn.solvers._cones`."""
+        from .solvers._cones import ConeProjector
+
+        return ConeProjector(X, signs, k)
+
+
+#: the sharding of a single process that holds every sample
+LOCAL = Sharding()
