@@ -109,7 +109,8 @@ def _demo_run(args, X_train, X_test, Y_train, Y_test) -> int:
     patterns = sample_patterns(Xa, args.n_patterns, seed=args.seed).union(
         adam.network.activation_patterns(X_train))
     problem = ConvexProblem(Xa, Y_train, "squared", args.beta, patterns, bias=True)
-    name = resolve_solver(problem, args.solver)
+    # "auto" keeps program (8) on the conic solver; this sampled program is ADMM's case
+    name = "admm" if args.solver == "auto" else resolve_solver(problem, args.solver)
     solution = solve(problem, name, **({} if name == "conic" else {"tol": args.tol}))
     convex = TwoLayerReLU.from_convex(solution)
     convex_certificate = certify(solution)
