@@ -2,6 +2,18 @@
 
 import numpy as np
 import pytest
+import torch
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module's tests (``pytestmark = usefixtures("one_thread")``):
+    tiny tensors only gain synchronization from a second thread, and the CI machine's two cores
+    are shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from convexnn import ConvexProblem, certify, certify_network, solve
 from convexnn.baselines import NonconvexResult, train_nonconvex
@@ -15,13 +14,7 @@ SEEDS = range(10)
 SLACK = 1e-7
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: a second intra-op thread only adds synchronization (and contention)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

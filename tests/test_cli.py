@@ -10,14 +10,7 @@ import torch
 from convexnn import TwoLayerReLU
 from convexnn.cli import main
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: a second intra-op thread only adds synchronization (and contention)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _write_csv(path, X, y, names=("x1", "x2"), target="label"):

@@ -9,14 +9,7 @@ from convexnn import TwoLayerReLU
 from convexnn import estimators as estimators_module
 from convexnn.estimators import ConvexReLUClassifier, ConvexReLURegressor, encode_labels
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: a second intra-op thread only adds synchronization (and contention)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _small(Estimator, **params):

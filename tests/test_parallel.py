@@ -12,13 +12,7 @@ from convexnn.path import cross_validate_path
 
 from .conftest import classification_data
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _power(base, exponent):

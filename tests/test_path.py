@@ -25,14 +25,7 @@ from convexnn.solvers import conic
 
 from .conftest import classification_data, regression_data
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: a second intra-op thread only adds synchronization (and contention)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _problem(loss, gated, n=8, weighted=True):

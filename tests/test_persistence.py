@@ -11,13 +11,7 @@ from convexnn.patterns import sample_patterns
 
 from .conftest import classification_data, regression_data
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _same_fitted_state(a, b, X):

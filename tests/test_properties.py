@@ -12,7 +12,6 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -34,12 +33,7 @@ PROPERTY_SETTINGS = settings(max_examples=20, deadline=None, derandomize=True,
 PREDICTION_TOL = 1e-8
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @st.composite

@@ -29,13 +29,7 @@ TOL = 1e-6
 CLASSES = 3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny problems run faster on one thread (and do not fight other jobs for the cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def raw_data(loss: str, n: int = 24, d: int = 2, seed: int = 0):

@@ -265,6 +265,16 @@ class RegularizationPath:
         return float(self.betas[self.best_index])
 
 
+def _default_betas(betas, top: float, n_betas: int, min_ratio: float):
+    """``betas`` if given, else :func:`beta_grid` down from ``top`` (the problem's beta_max)."""
+    if betas is not None:
+        return betas
+    if top == 0:
+        raise ValueError("beta_max is 0 (the zero network already fits the targets): "
+                         "pass betas explicitly")
+    return beta_grid(top, n_betas, min_ratio)
+
+
 def _path_point(problem: ConvexProblem, top: float, solver: str, options: dict,
                 warm: ConvexSolution | None, validation, metric, certify: bool,
                 active_rtol: float):
@@ -373,11 +383,7 @@ def regularization_path(problem_or_X, y=None, betas=None, *, n_betas: int = 20,
         raise ValueError(f"y_val must have the training targets' {problem.Y.shape[1]} "
                          f"column(s); got shape {validation[1].shape}")
     top = beta_max(problem)
-    if betas is None:
-        if top == 0:
-            raise ValueError("beta_max is 0 (the zero network already fits the targets): "
-                             "pass betas explicitly")
-        betas = beta_grid(top, n_betas, min_ratio)
+    betas = _default_betas(betas, top, n_betas, min_ratio)
     problems = [_at_beta(problem, b) for b in betas]
     name = resolve_solver(problems[-1], solver)
     options = _solver_options(name, tol, solver_options)
@@ -505,11 +511,7 @@ def cross_validate_path(X, y, betas=None, *, cv=5, n_betas: int = 20, min_ratio:
         options["seed"] = int(check_random_state(seed).randint(np.iinfo(np.int32).max))
     full = ConvexProblem.build(X, Y, beta=0.0, **options)
     top = beta_max(full)
-    if betas is None:
-        if top == 0:
-            raise ValueError("beta_max is 0 (the zero network already fits the targets): "
-                             "pass betas explicitly")
-        betas = beta_grid(top, n_betas, min_ratio)
+    betas = _default_betas(betas, top, n_betas, min_ratio)
 
     classify = metric == "error_rate" or (metric == "auto"
                                           and full.loss.name != "squared")

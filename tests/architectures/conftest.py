@@ -13,19 +13,14 @@ Tolerances used throughout:
 """
 
 import pytest
-import torch
 
 EXACT_RTOL = 1e-6
 BELOW_RTOL = 1e-8
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny networks train faster on one thread (and the CI machine has two shared cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def one_torch_thread(one_thread):
+    """Tiny networks train faster on one thread (``one_thread`` of tests/conftest.py)."""
 
 
 def assert_at_or_above(finals, optimum, *, close_rtol=None):
