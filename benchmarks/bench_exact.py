@@ -52,7 +52,7 @@ def run_dataset(name: str, args) -> dict:
         rows.append(row)
 
     available = common.available_solvers()
-    for solver in OURS:
+    for solver in args.solvers:
         if available.get(solver) != "ok":
             rows.append({"method": f"ours {solver}", "error": available.get(solver)})
             continue
@@ -108,6 +108,7 @@ def main(argv=None):
     parser.add_argument("--datasets", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--patterns", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--solvers", nargs="+", default=list(OURS), choices=list(OURS))
     parser.add_argument("--tol", type=float, default=1e-4, help="our target certified gap")
     parser.add_argument("--time-limit", type=float, default=300.0, help="ours, seconds")
     parser.add_argument("--conic-tol", type=float, default=1e-6)

@@ -21,7 +21,9 @@ from scipy.optimize import nnls
 from convexnn import ConvexProblem, ConvexSolution, TwoLayerReLU, certify
 from convexnn.losses import get_loss
 from convexnn.solvers import admm, augmented_lagrangian, conic, proximal, solve
+from convexnn.solvers._common import Lifted
 from convexnn.solvers._cones import ConeProjector
+from convexnn.solvers._linsys import DirectSolver, GramSolver
 from convexnn.solvers._prox import prox_loss
 
 TOL = 1e-6
@@ -141,12 +143,30 @@ def test_tiny_budgets_are_not_reported_optimal(solver, gated):
         assert float(ops.cone_violation(torch.as_tensor(stopped.V)).max()) <= 1e-10
 
 
-def test_admm_conjugate_gradient_path_matches_reference():
-    # the Nyström-preconditioned CG solve (used above 3000 samples) on a small problem
+@pytest.mark.parametrize("linear_solver", ["cg", "gram"])
+def test_admm_linear_solver_paths_match_reference(linear_solver):
+    # the Nyström-preconditioned CG and the parameter-space Gram factorization (what "auto"
+    # takes for many samples) on a small problem, against the conic reference
     target = problem("squared")
-    solution = admm.solve(target, tol=TOL, linear_solver="cg", rank=10)
+    solution = admm.solve(target, tol=TOL, linear_solver=linear_solver, rank=10)
     assert solution.status == "optimal"
     assert solution.objective == pytest.approx(reference("squared"), rel=TOL, abs=1e-12)
+
+
+def test_admm_auto_linear_solver_factors_the_smaller_matrix():
+    ops = problem("squared").operators()
+    lifted = Lifted(ops)
+    n, size = lifted.n, lifted.d * lifted.Q
+    assert n <= size  # this small problem: the n x n sample-space matrix is the smaller one
+    assert isinstance(admm._linear_system(lifted, "auto", 10, 1e-10), DirectSolver)
+    X = np.random.default_rng(0).standard_normal((size + 50, 2))
+    y = np.maximum(X[:, 0], 0)
+    many = ConvexProblem.build(X, y, beta=1e-3, n_patterns=5, seed=0)
+    lifted = Lifted(many.operators())
+    assert lifted.d * lifted.Q < lifted.n
+    assert isinstance(admm._linear_system(lifted, "auto", 10, 1e-10), GramSolver)
+    with pytest.raises(ValueError, match="linear_solver must be 'auto', 'direct', 'gram' or"):
+        admm.solve(many, linear_solver="lu")
 
 
 def test_gradient_solvers_refuse_what_they_cannot_solve():

@@ -7,7 +7,8 @@ relaxation, ``admm`` for both programs) run unchanged on every process; each sum
 they make (``X^T`` products, loss values and conjugates, norms, the maxima of the stopping
 rules) goes through a :class:`ProcessGroupSharding`, which all-reduces it, so every process
 takes the same steps and stops at the same iteration. The pieces that are not sums over samples
-are handled in :mod:`convexnn.solvers._sharded` (cone projections, ADMM's linear system).
+are the cone projections (:mod:`convexnn.solvers._sharded`) and ADMM's linear system (solved in
+parameter space by :class:`convexnn.solvers._linsys.GramSolver`).
 
 Under ``torchrun`` (gloo on CPU, nccl on CUDA)::
 
@@ -203,7 +204,7 @@ class ProcessGroupSharding(Sharding):
 
     def linear_system(self, lifted, kind: str):
         """ADMM's ``(r I + F F^T) y = b`` solver for split samples (parameter space)."""
-        from .solvers._sharded import GramSolver
+        from .solvers._linsys import GramSolver
 
         if kind not in ("auto", "direct"):
             raise ValueError(

@@ -3,10 +3,13 @@
 ``F U = sum_q mask_q X u_q`` has ``n`` rows and ``dQ`` columns; ``K = F F^T`` is only ``n x n``:
 ``K = sum_q diag(mask_q) X X^T diag(mask_q) = (X X^T) * (mask mask^T)`` (Hadamard product). ADMM's
 ``U``-step ``(F^T F + r I) U = c`` reduces to one such system by the Woodbury identity, so the
-lifted matrix is never formed. Two solvers, one interface (``set_shift``, ``__call__``):
+lifted matrix is never formed. Three solvers, one interface (``set_shift``, ``__call__``):
 
 * :class:`DirectSolver` forms ``K`` (``O(n^2 (d + Q))``) and refactors ``shift I + K`` when the
   shift changes (``O(n^3)``) - the fastest choice up to a few thousand samples;
+* :class:`GramSolver` forms the ``dQ x dQ`` parameter-space Gram ``F^T F`` instead
+  (``O(n (dQ)^2)``, then ``O((dQ)^3)`` per shift) - for many samples and few variables, and for
+  samples split across processes;
 * :class:`NystromPCG` never forms ``K``: conjugate gradients with products ``F (F^T y)`` and a
   randomized Nyström preconditioner (Frangella, Tropp & Udell, SIAM J. Matrix Anal. Appl. 2023),
   whose low-rank factor is shift-independent, so changing the shift is free.
@@ -18,7 +21,10 @@ import torch
 
 from ._common import Lifted
 
-__all__ = ["DirectSolver", "NystromPCG"]
+__all__ = ["DirectSolver", "GramSolver", "MAX_GRAM_VARIABLES", "NystromPCG"]
+
+#: largest ``d * Q`` whose Gram matrix ``F^T F`` the :class:`GramSolver` forms (512 MB in float64)
+MAX_GRAM_VARIABLES = 8_000
 
 
 class DirectSolver:
@@ -113,3 +119,55 @@ class NystromPCG:
             direction = Z + (rz_next / rz.clamp_min(tiny)) * direction
             rz = rz_next
         return Y
+
+
+class GramSolver:
+    """``(shift I + K)^{-1} b`` with ``K = F F^T``, solved in parameter space (``dQ x dQ``).
+
+    By the push-through identity ``(r I + F F^T)^{-1} = (I - F (r I + F^T F)^{-1} F^T) / r``, the
+    sample-space solve needs the parameter-space Gram ``F^T F = sum_j (m_j m_j^T) kron
+    (x_j x_j^T)`` (``m_j`` the mask row of sample ``j``), formed once in ``O(n (dQ)^2)`` and
+    refactored when the shift changes (``O((dQ)^3)``); a solve is then one adjoint, a triangular
+    solve and one prediction, and its result equals :class:`DirectSolver`'s to rounding. It is
+    the direct solver for many samples and few variables (``dQ < n``), and the only one when the
+    samples are split across processes (:mod:`convexnn.distributed`): each process sums its
+    rows' terms and one all-reduce adds them.
+
+    Parameters
+    ----------
+    lifted : Lifted
+        The maps of the problem (samples split across processes or not).
+    chunk : int
+        Rows of the lifted matrix formed at once while summing the Gram matrix.
+    """
+
+    exact = True
+
+    def __init__(self, lifted, chunk: int = 1024):
+        self.lifted = lifted
+        X, mask = lifted.X, lifted.mask
+        size = lifted.d * lifted.Q
+        if size > MAX_GRAM_VARIABLES:
+            raise ValueError(
+                f"the 'gram' linear solver factors the {size} x {size} matrix F^T F (d * Q = "
+                f"{lifted.d} * {lifted.Q}); at most {MAX_GRAM_VARIABLES} is supported: use fewer "
+                "patterns or features")
+        gram = torch.zeros(size, size, dtype=X.dtype, device=X.device)
+        for start in range(0, X.shape[0], chunk):
+            # rows of F for these samples, in the (d, Q) layout of U.reshape(d * Q, k)
+            rows = (X[start:start + chunk, :, None] * mask[start:start + chunk, None, :])
+            rows = rows.reshape(rows.shape[0], size)
+            gram += rows.T @ rows
+        self.gram = lifted.sharding.sum(gram)
+        self.shift, self.factor = None, None
+
+    def set_shift(self, shift: float) -> None:
+        self.shift = shift
+        self.factor = torch.linalg.cholesky(self.gram + shift * torch.eye(
+            self.gram.shape[0], dtype=self.gram.dtype, device=self.gram.device))
+
+    def __call__(self, b: torch.Tensor, guess: torch.Tensor) -> torch.Tensor:
+        lifted = self.lifted
+        rhs = lifted.adjoint(b)  # F^T b, (d, Q, k)
+        W = torch.cholesky_solve(rhs.reshape(lifted.d * lifted.Q, -1), self.factor)
+        return (b - lifted.predict(W.reshape(rhs.shape))) / self.shift

@@ -11,9 +11,9 @@ sharding all-reduces (:mod:`convexnn._sharding`). Two things are neither:
   :class:`~._cones.ConeProjector` takes the step on them; the same steps are taken as on one
   process, so truncated projections (ADMM's cheap steps) are reproduced as well as exact ones;
 * **ADMM's linear system** (:mod:`._linsys`), ``(r I + K) y = b`` with the ``n x n`` sample-space
-  ``K = F F^T``: it couples all samples. :class:`GramSolver` solves it in parameter space
-  through ``F^T F`` (``dQ x dQ``, a sum over samples, all-reduced once), whose size does not grow
-  with ``n``.
+  ``K = F F^T``: it couples all samples. :class:`~._linsys.GramSolver` solves it in parameter
+  space through ``F^T F`` (``dQ x dQ``, a sum over samples, all-reduced once), whose size does
+  not grow with ``n``.
 """
 
 from __future__ import annotations
@@ -23,10 +23,7 @@ import torch
 
 from ._cones import ConeProjector
 
-__all__ = ["GramSolver", "ShardedConeProjector", "MAX_GRAM_VARIABLES"]
-
-#: largest ``d * Q`` whose Gram matrix ``F^T F`` the distributed ADMM forms (512 MB in float64)
-MAX_GRAM_VARIABLES = 8_000
+__all__ = ["ShardedConeProjector"]
 
 
 class ShardedConeProjector:
@@ -173,53 +170,3 @@ class ShardedConeProjector:
         mask = torch.zeros(R, G, dtype=torch.bool, device=self.X.device)
         mask[at] = True
         return rows, X_rows, [*dense, mask], int(starts[self.sharding.rank])
-
-
-class GramSolver:
-    """``(shift I + K)^{-1} b`` with ``K = F F^T``, for samples split across processes.
-
-    By the push-through identity ``(r I + F F^T)^{-1} = (I - F (r I + F^T F)^{-1} F^T) / r``, the
-    sample-space solve needs the parameter-space Gram ``F^T F = sum_j (m_j m_j^T) kron
-    (x_j x_j^T)`` (``m_j`` the mask row of sample ``j``): each process sums its rows' terms, one
-    all-reduce adds them, and every process holds the Cholesky factor of ``r I + F^T F``. A solve
-    is then one adjoint (all-reduced), a triangular solve and one row-local prediction; its
-    result equals the single-process :class:`~._linsys.DirectSolver`'s to rounding.
-
-    Parameters
-    ----------
-    lifted : Lifted
-        The maps of a sharded problem.
-    chunk : int
-        Rows of the lifted matrix formed at once while summing the Gram matrix.
-    """
-
-    exact = True
-
-    def __init__(self, lifted, chunk: int = 1024):
-        self.lifted = lifted
-        X, mask = lifted.X, lifted.mask
-        size = lifted.d * lifted.Q
-        if size > MAX_GRAM_VARIABLES:
-            raise ValueError(
-                f"the distributed ADMM factors the {size} x {size} matrix F^T F (d * Q = "
-                f"{lifted.d} * {lifted.Q}); at most {MAX_GRAM_VARIABLES} is supported: use fewer "
-                "patterns or features")
-        gram = torch.zeros(size, size, dtype=X.dtype, device=X.device)
-        for start in range(0, X.shape[0], chunk):
-            # rows of F for these samples, in the (d, Q) layout of U.reshape(d * Q, k)
-            rows = (X[start:start + chunk, :, None] * mask[start:start + chunk, None, :])
-            rows = rows.reshape(rows.shape[0], size)
-            gram += rows.T @ rows
-        self.gram = lifted.sharding.sum(gram)
-        self.shift, self.factor = None, None
-
-    def set_shift(self, shift: float) -> None:
-        self.shift = shift
-        self.factor = torch.linalg.cholesky(self.gram + shift * torch.eye(
-            self.gram.shape[0], dtype=self.gram.dtype, device=self.gram.device))
-
-    def __call__(self, b: torch.Tensor, guess: torch.Tensor) -> torch.Tensor:
-        lifted = self.lifted
-        rhs = lifted.adjoint(b)  # F^T b, (d, Q, k)
-        W = torch.cholesky_solve(rhs.reshape(lifted.d * lifted.Q, -1), self.factor)
-        return (b - lifted.predict(W.reshape(rhs.shape))) / self.shift

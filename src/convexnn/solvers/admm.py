@@ -37,7 +37,7 @@ import torch
 from .._validation import check_positive_int
 from ._anderson import Anderson
 from ._common import Lifted, Monitor, check_options, initial_point, make_solution, prune
-from ._linsys import DirectSolver, NystromPCG
+from ._linsys import MAX_GRAM_VARIABLES, DirectSolver, GramSolver, NystromPCG
 from ._prox import group_soft_threshold, prox_loss
 from ._stopping import best_of_gaps, exact_gap, gated_gap
 
@@ -100,6 +100,23 @@ def _rebalance(primal: float, dual: float, changes: int) -> float:
     return 1.0
 
 
+def _linear_system(lifted: Lifted, kind: str, rank: int, cg_rtol: float):
+    """The solver of the ``U``-step's system; ``"auto"`` takes the cheaper factorization (of the
+    ``n x n`` sample-space matrix or the ``dQ x dQ`` Gram matrix) while it is small enough, and
+    Nyström-preconditioned CG beyond."""
+    n, size = lifted.n, lifted.d * lifted.Q
+    if kind == "auto":
+        if size < n and size <= MAX_GRAM_VARIABLES:
+            kind = "gram"
+        else:
+            kind = "direct" if n <= DIRECT_MAX_SAMPLES else "cg"
+    if kind == "direct":
+        return DirectSolver(lifted)
+    if kind == "gram":
+        return GramSolver(lifted)
+    return NystromPCG(lifted, rank, cg_rtol)
+
+
 def _pack(tensors) -> torch.Tensor:
     return torch.cat([T.reshape(-1) for T in tensors])
 
@@ -153,10 +170,11 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
         doubled or halved when its relative primal and dual residuals differ by more than 10x
         (at most 30 times per block).
         A change of ``r`` refactors the direct solver (``O(n^3)``); the CG solver adapts for free.
-    linear_solver : {"auto", "direct", "cg"}
-        How to solve the ``U``-step in sample space (see :mod:`._linsys`): ``"direct"`` factors
-        the n x n system, ``"cg"`` uses Nyström-preconditioned CG; ``"auto"`` is direct up to
-        3000 samples.
+    linear_solver : {"auto", "direct", "gram", "cg"}
+        How to solve the ``U``-step's system (see :mod:`._linsys`): ``"direct"`` factors the
+        n x n sample-space matrix, ``"gram"`` the dQ x dQ Gram matrix ``F^T F`` (d features, Q
+        groups per output), ``"cg"`` uses Nyström-preconditioned CG; ``"auto"`` factors the
+        smaller of the two matrices while it has at most 3000 (n) or 8000 (dQ) rows, else CG.
     rank : int, default=200
         Rank of the Nyström preconditioner (``"cg"``).
     cg_rtol : float, default=1e-10
@@ -180,8 +198,9 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
     tol, max_iter, time_limit = check_options(problem, tol=tol, max_iter=max_iter,
                                               time_limit=time_limit, warm_start=warm_start,
                                               name="admm")
-    if linear_solver not in ("auto", "direct", "cg"):
-        raise ValueError(f"linear_solver must be 'auto', 'direct' or 'cg'; got {linear_solver!r}")
+    if linear_solver not in ("auto", "direct", "gram", "cg"):
+        raise ValueError(f"linear_solver must be 'auto', 'direct', 'gram' or 'cg'; "
+                         f"got {linear_solver!r}")
     if not 0 < relaxation < 2:
         raise ValueError(f"relaxation must be in (0, 2); got {relaxation!r}")
     if not ratio > 0 or (rho is not None and not rho > 0):
@@ -199,10 +218,8 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
     monitor = Monitor("admm", max_iter, time_limit, verbose)
     if lifted.sharding.distributed:  # samples split across processes (convexnn.distributed)
         system = lifted.sharding.linear_system(lifted, linear_solver)
-    elif linear_solver == "direct" or (linear_solver == "auto" and ops.n <= DIRECT_MAX_SAMPLES):
-        system = DirectSolver(lifted)
     else:
-        system = NystromPCG(lifted, rank, cg_rtol)
+        system = _linear_system(lifted, linear_solver, rank, cg_rtol)
     system.set_shift(rho_p / rho_z)
     prox_p = ConeProx(lifted) if not gated else None
 
