@@ -31,15 +31,18 @@ __all__ = [
     "available_solvers",
     "build_problem",
     "common_arguments",
+    "dataset_suffix",
     "environment",
     "evaluate_point",
     "fmt",
     "load_dataset",
+    "parse_arguments",
     "peak_rss_gb",
     "print_table",
     "ratio",
     "run_conic",
     "run_ours",
+    "save_figure",
     "set_threads",
     "write_json",
 ]
@@ -273,6 +276,29 @@ def common_arguments(parser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for torch and BLAS (default: the libraries' own); on a "
                              "machine shared with other jobs, 1 avoids oversubscription")
+
+
+def parse_arguments(parser, argv=None):
+    """Add ``--threads`` (:func:`common_arguments`), parse ``argv`` and apply the thread limit."""
+    common_arguments(parser)
+    args = parser.parse_args(argv)
+    set_threads(args.threads)
+    return args
+
+
+def dataset_suffix(datasets: list[str], settings: dict) -> str:
+    """Output-file suffix: empty for the script's default data sets, else ``_name_name``."""
+    return "" if datasets == list(settings) else "_" + "_".join(datasets)
+
+
+def save_figure(fig, path: Path) -> None:
+    """Lay out, write (120 dpi) and close a matplotlib figure, and say where it went."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    print(f"wrote {path}")
 
 
 _THREAD_LIMITS: list = []

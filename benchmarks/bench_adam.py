@@ -172,11 +172,9 @@ def main(argv=None):
                         help="also race on the program whose patterns include Adam's neurons'")
     parser.add_argument("--time-limit", type=float, default=300.0,
                         help="seconds: the reference solve, and each solver's whole ladder")
-    common.common_arguments(parser)
-    args = parser.parse_args(argv)
-    common.set_threads(args.threads)
+    args = common.parse_arguments(parser, argv)
     results = [run_dataset(name, args) for name in args.datasets]
-    suffix = "" if args.datasets == list(SETTINGS) else "_" + "_".join(args.datasets)
+    suffix = common.dataset_suffix(args.datasets, SETTINGS)
     common.write_json("bench_adam" + suffix, {"arguments": vars(args), "results": results})
 
 

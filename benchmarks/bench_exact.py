@@ -121,11 +121,9 @@ def main(argv=None):
                              "scaling) and :tol=<its tol> (default 1e-6)")
     parser.add_argument("--skip-conic", action="store_true")
     parser.add_argument("--skip-pyscnn", action="store_true")
-    common.common_arguments(parser)
-    args = parser.parse_args(argv)
-    common.set_threads(args.threads)
+    args = common.parse_arguments(parser, argv)
     results = [run_dataset(name, args) for name in args.datasets]
-    suffix = "" if args.datasets == list(SETTINGS) else "_" + "_".join(args.datasets)
+    suffix = common.dataset_suffix(args.datasets, SETTINGS)
     common.write_json("bench_exact" + suffix, {"arguments": vars(args), "results": results})
 
 

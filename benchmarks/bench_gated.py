@@ -155,10 +155,7 @@ def plot(results, path) -> None:
         ax.set(title=f"{result['dataset']} (gated)", xlabel="seconds",
                ylabel="certified relative gap")
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    print(f"wrote {path}")
+    common.save_figure(fig, path)
 
 
 def main(argv=None):
@@ -178,12 +175,10 @@ def main(argv=None):
                         help="seconds between pyscnn snapshots (certified afterwards)")
     parser.add_argument("--skip-conic", action="store_true")
     parser.add_argument("--skip-pyscnn", action="store_true")
-    common.common_arguments(parser)
-    args = parser.parse_args(argv)
-    common.set_threads(args.threads)
+    args = common.parse_arguments(parser, argv)
     results = [run_dataset(name, args) for name in args.datasets]
     common.RESULTS.mkdir(parents=True, exist_ok=True)
-    suffix = "" if args.datasets == list(SETTINGS) else "_" + "_".join(args.datasets)
+    suffix = common.dataset_suffix(args.datasets, SETTINGS)
     plot(results, common.RESULTS / f"bench_gated{suffix}.png")
     common.write_json("bench_gated" + suffix, {"arguments": vars(args), "results": results})
 

@@ -120,9 +120,7 @@ def main(argv=None):
     parser.add_argument("--pyscnn-time-limit", type=float, default=60.0)
     parser.add_argument("--skip-pyscnn", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
-    common.common_arguments(parser)
-    args = parser.parse_args(argv)
-    common.set_threads(args.threads)
+    args = common.parse_arguments(parser, argv)
     rows = []
     for name in args.sets:
         try:

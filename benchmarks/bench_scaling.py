@@ -104,10 +104,7 @@ def plot(by_n, by_p, path) -> None:
             ax.loglog(values, [base * v / values[0] for v in values], "k:", label="linear")
         ax.set(xlabel=key, ylabel="seconds per iteration", title=f"time per iteration vs {key}")
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    print(f"wrote {path}")
+    common.save_figure(fig, path)
 
 
 def main(argv=None):
@@ -124,9 +121,7 @@ def main(argv=None):
     parser.add_argument("--solvers", nargs="+",
                         default=["fista", "admm", "augmented_lagrangian"])
     parser.add_argument("--seed", type=int, default=0)
-    common.common_arguments(parser)
-    args = parser.parse_args(argv)
-    common.set_threads(args.threads)
+    args = common.parse_arguments(parser, argv)
 
     print(f"== vs n (P={args.p_fixed}, d={args.d})")
     by_n = [row for n in args.n_values for row in measure(n, args.p_fixed, args)]
