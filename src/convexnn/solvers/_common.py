@@ -217,6 +217,12 @@ class Monitor:
             print(f"[{self.solver}] it {iteration:6d}  objective {objective:.10e}  "
                   f"gap {gap:.2e}  {fields}  {entry['time']:.2f}s", flush=True)
 
+    def note(self, iteration: int, message: str) -> None:
+        """Print a line about the run when verbose (not part of the history)."""
+        if self.verbose:
+            print(f"[{self.solver}] it {iteration:6d}  {message}  {self.elapsed():.2f}s",
+                  flush=True)
+
     @property
     def stalled(self) -> bool:
         """No progress left: over the last ``patience`` checks the objective moved by less than
