@@ -416,8 +416,7 @@ def _parser() -> argparse.ArgumentParser:
                            "(default 1e-4)")
     demo.add_argument("--width", type=_positive_int, default=100,
                       help="hidden neurons of the Adam-trained network (default 100)")
-    demo.add_argument("--solver", choices=_SOLVERS, default="auto",
-                      help="solver of program (8) (default auto)")
+    _add_solver_argument(demo)
     demo.add_argument("--epochs", type=_positive_int, default=2000,
                       help="Adam epochs, full batch (default 2000)")
     demo.add_argument("--lr", type=_positive_float, default=1e-2,
@@ -443,8 +442,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--beta", type=_non_negative_float, default=1e-3,
                      help="weight decay (default 1e-3)")
     fit.add_argument("--loss", choices=_LOSSES, default="squared", help="default squared")
-    fit.add_argument("--solver", choices=_SOLVERS, default="auto",
-                     help="solver of program (8) (default auto)")
+    _add_solver_argument(fit)
     fit.add_argument("--verbose", action="store_true", help="print the solver's progress")
     fit.add_argument("--distributed", action="store_true",
                      help="split the samples across the processes of a torchrun launch "
@@ -483,8 +481,7 @@ def _parser() -> argparse.ArgumentParser:
     path.add_argument("--loss", choices=_LOSSES, default="squared", help="default squared")
     path.add_argument("--gated", action="store_true",
                       help="solve the gated relaxation instead of program (8)")
-    path.add_argument("--solver", choices=_SOLVERS, default="auto",
-                      help="solver of program (8) (default auto)")
+    _add_solver_argument(path)
     path.add_argument("--n-betas", type=_positive_int, default=10,
                       help="points of the beta grid (default 10)")
     path.add_argument("--min-ratio", type=_fraction, default=1e-3,
@@ -504,6 +501,11 @@ def _parser() -> argparse.ArgumentParser:
                       help="save validation error and active neurons against beta")
     path.set_defaults(func=_path)
     return parser
+
+
+def _add_solver_argument(parser) -> None:
+    parser.add_argument("--solver", choices=_SOLVERS, default="auto",
+                        help="solver of program (8) (default auto)")
 
 
 def _add_problem_arguments(parser, *, patterns: str, n_patterns: int) -> None:

@@ -14,6 +14,15 @@ __all__ = [
 ]
 
 
+def _axes(ax, figsize=(6, 4)):
+    """``ax``, or the axes of a new figure of ``figsize`` when it is None."""
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
 def plot_objective_comparison(history: dict, convex_objective: float,
                               lower_bound: float | None = None, *, label: str = "Adam", ax=None):
     """A non-convex training curve next to the convex network's objective and a lower bound.
@@ -36,10 +45,7 @@ def plot_objective_comparison(history: dict, convex_objective: float,
     -------
     ax : matplotlib Axes
     """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4))
+    ax = _axes(ax)
     ax.semilogy(history["objective"], label=label)
     ax.axhline(convex_objective, color="k", linestyle="--", label="convex network")
     if lower_bound is not None and lower_bound > 0:
@@ -74,14 +80,12 @@ def plot_regularization_path(betas, validation_errors, n_active, *, best_beta: f
     ax, ax_neurons : matplotlib Axes
         The error axis and the twin axis of the neuron counts.
     """
-    import matplotlib.pyplot as plt
     import numpy as np
 
     betas = np.asarray(betas, dtype=float)
     if betas.ndim != 1 or np.any(betas <= 0):
         raise ValueError(f"betas must be a 1-D array of positive values (log axis); got {betas}")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4))
+    ax = _axes(ax)
     ax.semilogx(betas, validation_errors, "o-", color="C0", label=error_label)
     ax.set_xlabel("beta (weight decay)")
     ax.set_ylabel(error_label, color="C0")
@@ -110,10 +114,7 @@ def plot_convergence(solutions: dict, *, ax=None):
     -------
     ax : matplotlib Axes
     """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4))
+    ax = _axes(ax)
     for label, solution in solutions.items():
         gaps = solution.history.get("gap")
         if not gaps:
@@ -152,8 +153,7 @@ def plot_decision_regions(estimator, X, y, *, resolution: int = 200, ax=None):
     if X.shape[1] != 2:
         raise ValueError(f"X must have 2 features to draw regions; got {X.shape[1]}")
     resolution = check_positive_int(resolution, "resolution", minimum=2)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5, 5))
+    ax = _axes(ax, figsize=(5, 5))
     margin = 0.1 * (X.max(0) - X.min(0) + 1e-12)
     axes = [np.linspace(lo, hi, resolution) for lo, hi in zip(X.min(0) - margin,
                                                               X.max(0) + margin, strict=True)]
@@ -191,7 +191,6 @@ def plot_fit_1d(network, x, y, *, ax=None):
     -------
     ax : matplotlib Axes
     """
-    import matplotlib.pyplot as plt
     import numpy as np
 
     from ._validation import check_matrix
@@ -199,8 +198,7 @@ def plot_fit_1d(network, x, y, *, ax=None):
     if network.n_features != 1 or network.n_outputs != 1:
         raise ValueError(f"network must have 1 feature and 1 output; got {network}")
     x = check_matrix(x, "x", ndim=1)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4))
+    ax = _axes(ax)
     span = x.max() - x.min() + 1e-12
     grid = np.linspace(x.min() - 0.1 * span, x.max() + 0.1 * span, 500)
     ax.plot(grid, network.predict(grid[:, None])[:, 0], color="C0", label="network")
