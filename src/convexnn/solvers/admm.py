@@ -24,7 +24,7 @@ measured to converge far more slowly) makes every exactly projected ``p`` feasib
 group-sparse: its objective is an honest upper bound and the recovered network reproduces the
 convex predictions. Projections are exact (batched Lawson-Hanson, :mod:`._cones`) at certificate
 checks and truncated after ``CHEAP_STEPS`` steps in between; a check whose gap, estimated at the
-truncated projection, is far above the target is skipped (:func:`_estimated_gap`: far from the
+truncated projection, is far above the target is skipped (:func:`_exact_check`: far from the
 optimum the exact projections cost most). The certificate uses ADMM's own dual
 ``rho_z a_z = grad L(z)`` (far better than ``grad L(F p)``, measured) and the projections'
 multipliers ``rho_p a`` for the cone-constrained dual feasibility (:mod:`._stopping`).
@@ -122,19 +122,23 @@ def _linear_system(lifted: Lifted, kind: str, rank: int, cg_rtol: float):
     return NystromPCG(lifted, rank, cg_rtol)
 
 
-def _estimated_gap(lifted: Lifted, p: torch.Tensor, prox: ConeProx, rho_p: float,
-                   Lam: torch.Tensor) -> float:
-    """The relative gap of program (8) at the inexactly projected ``p``, before a check.
+def _exact_check(lifted: Lifted, p: torch.Tensor, prox: ConeProx, rho_p: float,
+                 Lam: torch.Tensor):
+    """The gap of program (8) at ``p``: ``(point, pre, gap)``, with ``point`` the pruned ``p``
+    (its network reproduces its predictions) and ``pre`` its pre-activations.
 
-    Exact projections cost most at the checks far from the optimum (cold active sets), so a
-    check first estimates its gap at the inexact ``p``: the dual side is valid (any non-negative
-    multipliers bound the cone constraints), the primal side only an estimate (``p`` is near the
-    cones, not inside). It costs two products; above ``SCREEN_FACTOR`` times the target the exact
-    projections and the check are skipped.
+    The projections' multipliers certify the cone constraints and ``Lam`` is ADMM's own dual
+    (``grad L(F p)`` would be a far worse candidate, measured; refining the bounds changes them
+    by a relative 1e-6 at most, so neither is computed). After truncated projections ``p`` is
+    only near the cones: the dual side stays valid (any non-negative multipliers bound the
+    constraints) and the primal side is an estimate. That estimate decides whether a check
+    projects exactly: far from the optimum the exact projections cost most (cold active sets),
+    so above ``SCREEN_FACTOR`` times the target they and the check are skipped.
     """
     point = prune(p)
-    return exact_gap(lifted, point, lifted.preactivations(point), prox.multipliers(rho_p),
-                     refine_steps=0, Lam=Lam).relative
+    pre = lifted.preactivations(point)
+    return point, pre, exact_gap(lifted, point, pre, prox.multipliers(rho_p), refine_steps=0,
+                                 Lam=Lam)
 
 
 def _pack(tensors) -> torch.Tensor:
@@ -274,7 +278,7 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
         else:
             p = prox_p(U + a_p, ops.beta / rho_p, exact=False)
             if checking and it < max_iter:
-                estimate = _estimated_gap(lifted, p, prox_p, rho_p, rho_z * a_z)
+                estimate = _exact_check(lifted, p, prox_p, rho_p, rho_z * a_z)[2].relative
                 if estimate > SCREEN_FACTOR * tol:
                     monitor.note(it, f"estimated gap {estimate:.2e}: not certified yet")
                     checking, next_check = False, it + check_every
@@ -319,13 +323,7 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
             gap = best_of_gaps(gated_gap(lifted, p, Fp), gated_gap(lifted, p, Fp, rho_z * a_z))
             point, defect = p, 0.0
         else:
-            point = prune(p)  # the point returned: its network reproduces its predictions
-            pre = lifted.preactivations(point)
-            # the projections' multipliers certify the cone constraints; grad L(F p) would be a
-            # far worse candidate than ADMM's own dual (measured), and refining the bounds
-            # changes them by a relative 1e-6 at most, so neither is computed
-            gap = exact_gap(lifted, point, pre, prox_p.multipliers(rho_p), refine_steps=0,
-                            Lam=rho_z * a_z)
+            point, pre, gap = _exact_check(lifted, p, prox_p, rho_p, rho_z * a_z)
             defect = lifted.cone_defect(pre)
         monitor.record(it, gap.primal, gap.relative, cone_violation=defect, rho=rho_z, ratio=r)
         if gap.relative <= tol and defect <= cone_tol:
