@@ -20,7 +20,7 @@ from scipy.optimize import nnls
 
 from convexnn import ConvexProblem, ConvexSolution, TwoLayerReLU, certify
 from convexnn.losses import get_loss
-from convexnn.solvers import admm, augmented_lagrangian, conic, proximal, solve
+from convexnn.solvers import _cones, admm, augmented_lagrangian, conic, proximal, solve
 from convexnn.solvers._common import Lifted
 from convexnn.solvers._cones import ConeProjector
 from convexnn.solvers._linsys import DirectSolver, GramSolver
@@ -191,20 +191,40 @@ def test_float32_runs_and_returns_float64_arrays():
     assert np.isfinite(solution.objective)
 
 
-def test_cone_projections_are_exact():
+@pytest.mark.parametrize("block", [5, 128])
+def test_cone_projections_are_exact(monkeypatch, block):
+    # groups in blocks of 5 (three blocks, the last one short) or all in one; later rounds start
+    # from the previous multipliers at moved points (warm starts whose passive sets shrink and
+    # grow); the last round steps from those projections across constraint 0, so that it is
+    # active in passive sets of different sizes; SciPy's NNLS is the independent reference (the cone
+    # multipliers are the certificates' dual variables, so they are checked as well)
+    monkeypatch.setattr(_cones, "CPU_BLOCK", block)
     rng = np.random.default_rng(1)
     n, d, groups = 40, 4, 12
     X = np.hstack([rng.standard_normal((n, d - 1)), np.ones((n, 1))])
     signs = np.sign(X @ rng.standard_normal((d, groups)))
-    V0 = rng.standard_normal((d, groups, 1))
     X_t, S_t = torch.as_tensor(X), torch.as_tensor(signs)
     projector = ConeProjector(X_t, S_t, 1)
-    margins = S_t * (X_t @ torch.as_tensor(V0[:, :, 0]))
-    projected = projector(torch.as_tensor(V0), torch.arange(groups), margins).numpy()
-    for q in range(groups):
-        B = X.T * signs[:, q]
-        a, _ = nnls(B, -V0[:, q, 0])
-        np.testing.assert_allclose(projected[:, q, 0], V0[:, q, 0] + B @ a, atol=1e-10)
+
+    def check(V0):
+        margins = S_t * (X_t @ torch.as_tensor(V0[:, :, 0]))
+        projected = projector(torch.as_tensor(V0), torch.arange(groups), margins).numpy()
+        for q in range(groups):
+            B = X.T * signs[:, q]
+            a, _ = nnls(B, -V0[:, q, 0])
+            np.testing.assert_allclose(projected[:, q, 0], V0[:, q, 0] + B @ a, atol=1e-10)
+            # the multipliers solve the same NNLS (not unique where the projection is 0):
+            # non-negative, they reproduce the projection, and only active constraints carry them
+            mult = projector.multipliers[:, q].numpy()
+            assert mult.min() >= 0
+            np.testing.assert_allclose(V0[:, q, 0] + B @ mult, projected[:, q, 0], atol=1e-10)
+            assert np.abs(mult * (B.T @ projected[:, q, 0])).max() <= 1e-10
+        return projected
+
+    V0 = rng.standard_normal((d, groups, 1))
+    check(V0)
+    projected = check(V0 + 0.5 * rng.standard_normal(V0.shape))
+    check(projected - 0.3 * (X[0][:, None] * signs[0])[:, :, None])
 
 
 @pytest.mark.parametrize("loss, targets", [

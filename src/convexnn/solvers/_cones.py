@@ -21,7 +21,12 @@ import numpy as np
 import torch
 from scipy.optimize import nnls
 
+from ._linsys import solve_with_factor
+
 __all__ = ["ConeProjector", "project_onto_cones"]
+
+#: groups per batched least-squares solve on the CPU (all at once on a GPU)
+CPU_BLOCK = 128
 
 
 class ConeProjector:
@@ -74,7 +79,8 @@ class ConeProjector:
         flat = V0.reshape(d, -1).clone()
         if columns.numel() > 0:
             a, shift = self._lawson_hanson(flat[:, columns].T, self._signs[columns],
-                                           self._a[columns], margins[:, columns].T, steps)
+                                           self._a[columns], margins[:, columns].T.contiguous(),
+                                           steps)
             self._a[columns] = a
             flat[:, columns] += shift.T
         return flat.reshape(V0.shape)
@@ -85,29 +91,39 @@ class ConeProjector:
         ``v0`` is (G, d). Returns ``a`` and ``(S a) X`` (G, d), the move to the projection.
         Every step works on the groups not yet optimal only.
         """
-        X = self.X
         tol = self.precision * self.row_norm * torch.linalg.vector_norm(v0, dim=1)
-        a = self._feasible_least_squares(margin0, S, a, a > 0)
-        shift = (S * a) @ X
+        a, shift = self._feasible_least_squares(margin0, S, a, a > 0)
         todo = torch.arange(v0.shape[0], device=v0.device)
         for _ in range(self.max_steps if steps is None else steps):
-            # constraint values at v0 + shift; the most violated one enters the passive set
-            St, at = S[todo], a[todo]
-            passive = at > 0
-            violation = (St * (shift[todo] @ X.T)).add_(margin0[todo]).neg_().mul_(~passive)
-            worst, row = violation.max(dim=1)
+            # the most violated constraint at v0 + shift enters the passive set
+            worst, row = self._most_violated(todo, S, a, shift, margin0)
             unfinished = worst > tol[todo]
             if not torch.any(unfinished):
                 return a, shift
-            todo, row, passive = todo[unfinished], row[unfinished], passive[unfinished]
+            todo, row = todo[unfinished], row[unfinished]
+            passive = a[todo] > 0
             passive[torch.arange(todo.numel(), device=a.device), row] = True
-            St = S[todo]
-            a[todo] = self._feasible_least_squares(margin0[todo], St, a[todo], passive)
-            shift[todo] = (St * a[todo]) @ X
+            a[todo], shift[todo] = self._feasible_least_squares(margin0[todo], S[todo], a[todo],
+                                                                passive)
         if steps is None:
             a = self._scipy_fallback(v0, S, a, todo)
-            shift[todo] = (S[todo] * a[todo]) @ X
+            shift[todo] = (S[todo] * a[todo]) @ self.X
         return a, shift
+
+    def _most_violated(self, todo, S, a, shift, margin0):
+        """The largest violation ``-(S * (X (v0 + shift)))`` over the constraints outside the
+        passive set of each group in ``todo``, and where it is; in blocks on the CPU (see
+        :meth:`_feasible_least_squares`)."""
+        block = max(todo.numel(), 1) if todo.device.type == "cuda" else CPU_BLOCK
+        worst, where = [], []
+        for start in range(0, todo.numel(), block):
+            rows = todo[start:start + block]
+            violation = (S[rows] * (shift[rows] @ self.X.T)).add_(margin0[rows]).neg_()
+            violation.masked_fill_(a[rows] > 0, 0)
+            value, index = violation.max(dim=1)
+            worst.append(value)
+            where.append(index)
+        return torch.cat(worst), torch.cat(where)
 
     def _feasible_least_squares(self, margin0, S, a, passive):
         """Lawson-Hanson inner loop: least squares on the passive set, stepping back to ``a >= 0``.
@@ -115,50 +131,73 @@ class ConeProjector:
         Starting from a feasible ``a`` supported in ``passive``, solve the unconstrained least
         squares on the passive set; where it has non-positive entries move to the boundary and
         drop the entries that reached zero (entries that only just entered, at 0, simply leave).
-        Terminates in at most ``|passive|`` rounds; each round solves the unfinished groups.
+        Returns the new ``a`` (G, n) and its move ``(S a) X`` (G, d).
+
+        The passive set only shrinks here, so each group's passive constraints are gathered once
+        into a padded ``(m, d)`` block of rows with its Gram matrix, and the rounds work on those
+        ``m`` entries alone (with dense ``(G, n)`` rounds, digits' truncated projections took
+        1.6-2.1x as long, measured). On the CPU the groups go in blocks of ``CPU_BLOCK``: the
+        temporaries of all groups at once (60 MB each on digits) are fresh pages at every call,
+        and blocks made the solves 1.8x faster (measured).
         """
-        a = a.clone()
+        result, shift = torch.zeros_like(a), torch.zeros(a.shape[0], self.X.shape[1],
+                                                        dtype=a.dtype, device=a.device)
+        order_all, valid_all, counts = _padded_support(passive)
+        block = max(a.shape[0], 1) if a.device.type == "cuda" else CPU_BLOCK
+        for start in range(0, a.shape[0], block):
+            part = slice(start, start + block)
+            m = int(counts[part].max())
+            if m == 0:
+                continue
+            order, valid = order_all[part, :m], valid_all[part, :m]  # (B, m)
+            # (B, m, d): rows of B_P^T (index_select: 3x faster than X[order], measured)
+            rows = torch.index_select(self.X, 0, order.reshape(-1)).reshape(*order.shape, -1)
+            rows *= (torch.gather(S[part], 1, order) * valid)[:, :, None]
+            values = self._step_back(rows @ rows.transpose(1, 2),
+                                     -torch.gather(margin0[part], 1, order),
+                                     torch.gather(a[part], 1, order) * valid, valid)
+            result[part].scatter_add_(1, order, values)  # padding slots add 0 to column 0
+            shift[part] = (values[:, None, :] @ rows)[:, 0, :]
+        return result, shift
+
+    def _step_back(self, gram, rhs, a, valid):
+        """:meth:`_feasible_least_squares` on the gathered entries: ``gram`` (B, m, m) of the
+        rows, ``rhs = -margin0`` and ``a`` (B, m) on them, ``valid`` the passive ones."""
+        out = a.clone()
         todo = torch.arange(a.shape[0], device=a.device)
-        for _ in range(passive.shape[1]):
-            solution = self._passive_least_squares(margin0, S, passive)
-            bad = passive & (solution <= 0)
+        for _ in range(a.shape[1]):
+            solution = self._passive_least_squares(gram, rhs, valid)
+            bad = valid & (solution <= 0)
             finished = ~bad.any(dim=1)
             if torch.all(finished):
-                a[todo] = solution
-                return a
-            a[todo[finished]] = solution[finished]
+                out[todo] = solution
+                return out
+            out[todo[finished]] = solution[finished]
             keep = ~finished
             todo, solution, bad = todo[keep], solution[keep], bad[keep]
-            passive, margin0, S, at = passive[keep], margin0[keep], S[keep], a[todo]
+            valid, gram, rhs, at = valid[keep], gram[keep], rhs[keep], out[todo]
             fresh = bad & (at <= 0)
             stepping = ~fresh.any(dim=1, keepdim=True)
             ratio = (at / (at - solution).clamp_min(1e-300)).masked_fill_(~bad, torch.inf)
             step = ratio.amin(dim=1, keepdim=True).clamp_(max=1.0).mul_(stepping)
             at = at + step * (solution - at)
-            passive = passive & ~fresh & ~(stepping & (at <= 1e-15 * at.amax(dim=1, keepdim=True)))
-            a[todo] = at * passive
-        return a.clamp_min(0)
+            valid = valid & ~fresh & ~(stepping & (at <= 1e-15 * at.amax(dim=1, keepdim=True)))
+            out[todo] = at * valid
+        return out.clamp_min(0)
 
-    def _passive_least_squares(self, margin0, S, passive):
-        """``argmin ||v0 + B_P s||`` on each group's passive constraints, zero elsewhere: (G, n).
+    def _passive_least_squares(self, gram, rhs, valid):
+        """``argmin ||v0 + B_P s||`` on the ``valid`` (passive) entries, zero elsewhere: (B, m).
 
-        The normal equations ``(B_P^T B_P) s = -B_P^T v0 = -margin0_P`` are solved by Cholesky,
-        with a tiny relative ridge for nearly dependent rows; groups are padded to a common
-        passive size with zero rows and a unit diagonal.
+        The normal equations ``(B_P^T B_P) s = -B_P^T v0 = rhs`` are solved by Cholesky, with a
+        tiny relative ridge for nearly dependent rows; the other entries get zero rows and a
+        unit diagonal.
         """
-        m = int(passive.sum(dim=1).max())
-        if m == 0:
-            return torch.zeros_like(S)
-        order = torch.topk(passive.to(torch.uint8), m, dim=1, sorted=False).indices  # (G, m)
-        valid = torch.gather(passive, 1, order).to(S.dtype)
-        signs = torch.gather(S, 1, order) * valid  # (G, m)
-        rows = self.X[order] * signs[:, :, None]  # (G, m, d): rows of B_P^T
-        gram = rows @ rows.transpose(1, 2)
-        ridge = self.precision * gram.diagonal(dim1=1, dim2=2).amax(dim=1, keepdim=True)
-        gram.diagonal(dim1=1, dim2=2).add_(ridge * valid + (1 - valid))
-        rhs = -(torch.gather(margin0, 1, order) * valid)  # (G, m)
-        s = torch.cholesky_solve(rhs[:, :, None], torch.linalg.cholesky(gram))[:, :, 0]
-        return torch.zeros_like(S).scatter_(1, order, s * valid)
+        mask = valid.to(gram.dtype)
+        system = gram * (mask[:, :, None] * mask[:, None, :])
+        ridge = self.precision * system.diagonal(dim1=1, dim2=2).amax(dim=1, keepdim=True)
+        system.diagonal(dim1=1, dim2=2).add_(ridge * mask + (1 - mask))
+        s = solve_with_factor(torch.linalg.cholesky(system), (rhs * mask)[:, :, None])
+        return s[:, :, 0] * mask
 
     def _scipy_fallback(self, v0, S, a, todo):
         X = self.X.detach().cpu().double().numpy()
@@ -167,6 +206,21 @@ class ConeProjector:
             sol, _ = nnls(B, -v0[row].detach().cpu().double().numpy(), maxiter=10 * B.shape[1])
             a[row] = torch.as_tensor(np.asarray(sol), dtype=a.dtype, device=a.device)
         return a
+
+
+def _padded_support(passive: torch.Tensor):
+    """The ``True`` columns of each row of ``passive`` (G, n), left-aligned and padded:
+    ``(order, valid, counts)`` with ``order`` and ``valid`` (G, m), ``m`` the largest count.
+    (One ``nonzero`` pass; 2.5x faster than a count and a ``topk`` per row, measured.)"""
+    rows, columns = torch.nonzero(passive, as_tuple=True)  # row-major: rows ascending
+    counts = torch.bincount(rows, minlength=passive.shape[0])
+    slot = torch.arange(rows.numel(), device=rows.device) - (torch.cumsum(counts, 0) - counts)[rows]
+    m = int(counts.max()) if rows.numel() else 0
+    order = torch.zeros(passive.shape[0], m, dtype=torch.long, device=passive.device)
+    valid = torch.zeros(passive.shape[0], m, dtype=torch.bool, device=passive.device)
+    order[rows, slot] = columns
+    valid[rows, slot] = True
+    return order, valid, counts
 
 
 def project_onto_cones(lifted, U: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:

@@ -21,10 +21,18 @@ import torch
 
 from ._common import Lifted
 
-__all__ = ["DirectSolver", "GramSolver", "MAX_GRAM_VARIABLES", "NystromPCG"]
+__all__ = ["DirectSolver", "GramSolver", "MAX_GRAM_VARIABLES", "NystromPCG", "solve_with_factor"]
 
 #: largest ``d * Q`` whose Gram matrix ``F^T F`` the :class:`GramSolver` forms (512 MB in float64)
 MAX_GRAM_VARIABLES = 8_000
+
+
+def solve_with_factor(factor: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``A^{-1} b`` from the lower Cholesky factor of ``A`` (batched or not): two triangular
+    solves, which torch runs 1.4-13x faster on the CPU than ``torch.cholesky_solve`` (measured
+    on n = 569-4000, and on batches of 61 x 61 factors)."""
+    half = torch.linalg.solve_triangular(factor, b, upper=False)
+    return torch.linalg.solve_triangular(factor.mT, half, upper=True)
 
 
 class DirectSolver:
@@ -43,7 +51,7 @@ class DirectSolver:
             self.K + shift * torch.eye(self.K.shape[0], dtype=self.K.dtype, device=self.K.device))
 
     def __call__(self, b: torch.Tensor, guess: torch.Tensor) -> torch.Tensor:
-        return torch.cholesky_solve(b, self.factor)
+        return solve_with_factor(self.factor, b)
 
 
 class NystromPCG:
@@ -169,5 +177,5 @@ class GramSolver:
     def __call__(self, b: torch.Tensor, guess: torch.Tensor) -> torch.Tensor:
         lifted = self.lifted
         rhs = lifted.adjoint(b)  # F^T b, (d, Q, k)
-        W = torch.cholesky_solve(rhs.reshape(lifted.d * lifted.Q, -1), self.factor)
+        W = solve_with_factor(self.factor, rhs.reshape(lifted.d * lifted.Q, -1))
         return (b - lifted.predict(W.reshape(rhs.shape))) / self.shift
