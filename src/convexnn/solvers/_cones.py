@@ -101,9 +101,10 @@ class ConeProjector:
             if not torch.any(unfinished):
                 return a, shift
             todo, row = todo[unfinished], row[unfinished]
-            passive = a[todo] > 0
+            at = a[todo]
+            passive = at > 0
             passive[torch.arange(todo.numel(), device=a.device), row] = True
-            a[todo], shift[todo] = self._feasible_least_squares(margin0[todo], S[todo], a[todo],
+            a[todo], shift[todo] = self._feasible_least_squares(margin0[todo], S[todo], at,
                                                                 passive)
         if steps is None:
             a = self._scipy_fallback(v0, S, a, todo)
@@ -114,7 +115,7 @@ class ConeProjector:
         """The largest violation ``-(S * (X (v0 + shift)))`` over the constraints outside the
         passive set of each group in ``todo``, and where it is; in blocks on the CPU (see
         :meth:`_feasible_least_squares`)."""
-        block = max(todo.numel(), 1) if todo.device.type == "cuda" else CPU_BLOCK
+        block = _block_size(todo.numel(), todo.device)
         worst, where = [], []
         for start in range(0, todo.numel(), block):
             rows = todo[start:start + block]
@@ -143,7 +144,7 @@ class ConeProjector:
         result, shift = torch.zeros_like(a), torch.zeros(a.shape[0], self.X.shape[1],
                                                         dtype=a.dtype, device=a.device)
         order_all, valid_all, counts = _padded_support(passive)
-        block = max(a.shape[0], 1) if a.device.type == "cuda" else CPU_BLOCK
+        block = _block_size(a.shape[0], a.device)
         for start in range(0, a.shape[0], block):
             part = slice(start, start + block)
             m = int(counts[part].max())
@@ -206,6 +207,11 @@ class ConeProjector:
             sol, _ = nnls(B, -v0[row].detach().cpu().double().numpy(), maxiter=10 * B.shape[1])
             a[row] = torch.as_tensor(np.asarray(sol), dtype=a.dtype, device=a.device)
         return a
+
+
+def _block_size(groups: int, device: torch.device) -> int:
+    """Groups per batched step: ``CPU_BLOCK`` on the CPU, all of them on a GPU."""
+    return max(groups, 1) if device.type == "cuda" else CPU_BLOCK
 
 
 def _padded_support(passive: torch.Tensor):
