@@ -54,9 +54,8 @@ def _median_time(fn, reps: int, device) -> float:
     return statistics.median(times)
 
 
-def _row(quantity: str, seconds: float, floor: float | None = None) -> dict:
-    return {"quantity": quantity, "time": 1e3 * seconds,
-            "vs_floor": None if floor is None else seconds / floor}
+def _row(quantity: str, seconds: float, floor: float) -> dict:
+    return {"quantity": quantity, "time": 1e3 * seconds, "vs_floor": seconds / floor}
 
 
 def _products(problem, args) -> list[dict]:
