@@ -107,7 +107,11 @@ def _projection_step(problem, args) -> tuple[list[dict], dict]:
         sizes.append(tight[scale > 0])
     sizes = torch.cat(sizes)
     groups = int(sizes.numel())
-    m = max(int(sizes.median()) if groups else 1, 1)
+    if groups == 0:
+        print(f"  no nonzero group after {solution.iterations} ADMM iterations: no active sets "
+              "to size the step by (raise --admm-iterations)", flush=True)
+        return [], {"groups": 0, "admm_per_iteration": admm}
+    m = max(int(sizes.median()), 1)
     generator = torch.Generator(device=X.device).manual_seed(args.seed)
     V = torch.randn(d, groups, device=X.device, dtype=X.dtype, generator=generator)
     order = torch.randint(0, n, (groups, m), device=X.device, generator=generator)
@@ -130,9 +134,8 @@ def _projection_step(problem, args) -> tuple[list[dict], dict]:
     rows_out += [_row(f"(8): one Lawson-Hanson step ({groups} groups, m = {m})", step, step),
                  _row(f"(8): ADMM per iteration ({solution.iterations} its, set-up incl.)",
                       admm, step)]
-    info = {"groups": groups, "m": m, "m_quartiles": [float(q) for q in np.percentile(
-        sizes.cpu().numpy(), [25, 50, 75])] if groups else None,
-        "admm_per_iteration": admm, "lh_step": step}
+    info = {"groups": groups, "m": m, "admm_per_iteration": admm, "lh_step": step,
+            "m_quartiles": np.percentile(sizes.cpu().numpy(), [25, 50, 75]).tolist()}
     return rows_out, info
 
 
