@@ -16,6 +16,7 @@ import torch
 
 __all__ = [
     "PatternCountWarning",
+    "ScaleWarning",
     "check_beta",
     "check_bool",
     "check_data",
@@ -31,11 +32,50 @@ __all__ = [
     "check_sample_weight",
     "check_tolerance",
     "feature_scaling",
+    "warn_extreme_scale",
 ]
 
 
 class PatternCountWarning(UserWarning):
     """More activation patterns were requested than the data has."""
+
+
+class ScaleWarning(UserWarning):
+    """Features or targets of extreme scale, which weight decay and the solvers handle badly."""
+
+
+#: scales (standard deviations) outside this range draw a :class:`ScaleWarning`
+_SCALE_RANGE = (1e-4, 1e4)
+
+
+def warn_extreme_scale(X: np.ndarray, Y: np.ndarray | None = None, *, stacklevel: int = 3):
+    """Warn when a non-constant feature, or the targets of a squared loss, are of extreme scale.
+
+    Weight decay charges a neuron's weights in the features' units: a feature of scale ``s``
+    costs about ``beta / s`` per unit of effect, so features far below 1 are ignored by the
+    optimum (a near-zero network, correctly certified but useless) and features far above 1
+    leave the solvers ill-conditioned. For the squared loss, targets of scale ``s`` act like
+    ``beta / s`` on targets of scale 1 (program (8) is homogeneous in that way).
+    """
+    low, high = _SCALE_RANGE
+    scale = X.std(axis=0)
+    odd = np.flatnonzero((scale > 0) & ((scale < low) | (scale > high)))
+    if odd.size:
+        shown = ", ".join(f"{j} ({scale[j]:.2g})" for j in odd[:5])
+        warnings.warn(
+            f"X has feature(s) of extreme scale (column (standard deviation): {shown}"
+            f"{', ...' if odd.size > 5 else ''}): weight decay charges weights in the features' "
+            "units, so the optimum ignores features much smaller than 1 and the solvers lose "
+            "accuracy on very large ones; standardize X (the estimators: standardize=True)",
+            ScaleWarning, stacklevel=stacklevel)
+    if Y is not None:
+        target = float(np.sqrt(np.mean(Y**2)))
+        if target > 0 and not low <= target <= high:
+            warnings.warn(
+                f"y has root mean square {target:.2g}: for the squared loss, targets of scale s "
+                "act like beta / s on targets of scale 1, so the optimum is near the zero "
+                "network (tiny targets) or barely regularized (huge ones); rescale y (and "
+                "beta with it) to a scale near 1", ScaleWarning, stacklevel=stacklevel)
 
 
 def _describe(value) -> str:
@@ -73,6 +113,13 @@ def check_matrix(X, name: str = "X", *, ndim: int | tuple[int, ...] | None = 2,
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
         raise TypeError(f"{name} must be a numeric array; could not convert it: {exc}") from exc
+    if arr.dtype.kind == "O":  # e.g. a pandas object column: accepted when every entry is real
+        if not all(isinstance(v, numbers.Real) for v in arr.flat):
+            kinds = sorted({type(v).__name__ for v in arr.flat
+                            if not isinstance(v, numbers.Real)})
+            raise TypeError(f"{name} must hold real numbers; got an object array holding "
+                            f"{', '.join(kinds)}")
+        arr = arr.astype(np.float64)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers; got {_describe(arr)}")
     allowed = (ndim,) if isinstance(ndim, int) else ndim

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from scipy.optimize import lsq_linear, minimize_scalar, nnls
 
-from ._validation import check_data, check_instance
+from ._samples import distinct_samples, expand_dual
+from ._validation import check_data, check_instance, check_matrix, check_sample_weight
 from .network import TwoLayerReLU
 from .patterns import Patterns, add_bias, make_patterns
 from .problem import ConvexProblem
@@ -55,6 +56,10 @@ class Certificate:
     cone_violation : float
         Largest violation of the cone constraints by the primal point (0 for a network, whose
         neurons are valid by construction); a violated point is not a ReLU network's.
+
+    A lower bound above the objective by more than rounding (:attr:`valid` is False) is a
+    numerical failure, not a certificate: weak duality forbids it, so one of the two numbers
+    is wrong (typically features or targets of extreme scale). It is then printed as such.
     """
 
     primal: float
@@ -67,6 +72,17 @@ class Certificate:
     cone_violation: float = 0.0
 
     @property
+    def valid(self) -> bool:
+        """Whether ``lower_bound <= primal`` up to rounding (1e-9 relative, 1e-15 absolute).
+
+        Both numbers are sums of O(n) float64 terms each computed to about 1e-16 relative, so
+        a larger inversion cannot come from rounding in the final subtraction.
+        """
+        slack = 1e-9 * max(abs(self.primal), abs(self.lower_bound)) + 1e-15
+        return bool(np.isfinite(self.primal) and np.isfinite(self.lower_bound)
+                    and self.duality_gap >= -slack)
+
+    @property
     def scope(self) -> str:
         if self.exact_patterns:
             return "global: all activation patterns, any two-layer ReLU network"
@@ -74,6 +90,11 @@ class Certificate:
                 "(sampled; not a global bound)")
 
     def __str__(self):
+        if not self.valid:
+            return (f"no certificate: the computed lower bound {self.lower_bound:.8g} exceeds the "
+                    f"objective {self.primal:.8g}, which weak duality forbids: a numerical "
+                    "failure (features or targets of extreme scale are the usual cause; "
+                    "standardize them)")
         return (f"objective {self.primal:.8g} >= optimum >= {self.lower_bound:.8g} "
                 f"(gap {self.duality_gap:.3g}, relative {self.relative_gap:.3g}; {self.scope})")
 
@@ -190,13 +211,24 @@ def _stationary_subgradient(problem: ConvexProblem, network: TwoLayerReLU, Z: to
     return Lam
 
 
-def certify(solution) -> Certificate:
+def certify(solution, *, dual_check: str = "program") -> Certificate:
     """Duality gap of a :class:`~convexnn.solution.ConvexSolution` for its own program.
 
     The dual candidates are the solver's dual point (if any) and the loss gradient at the
     solution's predictions; each is re-checked for feasibility here, not trusted.
+
+    Parameters
+    ----------
+    solution : ConvexSolution
+    dual_check : {"program", "gated"}, default="program"
+        Which dual constraints a candidate is scaled into: the program's own, or the gated
+        relaxation's ``||X^T D_i lam_c|| <= beta``. Those are stronger than the cone-constrained
+        ones of (8), so the bound is valid for (8) too; it is cheaper (one norm per group, no
+        NNLS) and as tight when the candidate is a gated dual (as for a cone decomposition).
     """
     check_instance(solution, ConvexSolution, "solution", " (the result of convexnn.solve)")
+    if dual_check not in ("program", "gated"):
+        raise ValueError(f"dual_check must be 'program' or 'gated'; got {dual_check!r}")
     problem = solution.problem
     ops = problem.operators()
     V = torch.as_tensor(solution.V, dtype=ops.dtype)
@@ -209,7 +241,25 @@ def certify(solution) -> Certificate:
     candidates = [ops.loss_gradient(Z).numpy()]
     if solution.dual is not None:
         candidates.append(solution.dual)
-    return _certificate(problem, primal, candidates, violation, problem.patterns.exact)
+    return _certificate(problem, primal, candidates, violation, problem.patterns.exact,
+                        gated=True if dual_check == "gated" else None)
+
+
+def _dual_of_rows(X: np.ndarray, Y: np.ndarray, dual, sample_weight) -> np.ndarray:
+    """``dual`` as one row per sample: given so, or spread from the distinct samples."""
+    dual = check_matrix(dual, "dual", ndim=(1, 2))
+    dual = dual[:, None] if dual.ndim == 1 else dual
+    weights = check_sample_weight(sample_weight, X.shape[0])
+    *_, index = distinct_samples(X, Y, weights)
+    n_distinct = int(index.max()) + 1
+    if dual.shape[1] != Y.shape[1] or dual.shape[0] not in (X.shape[0], n_distinct):
+        raise ValueError(
+            f"dual must have shape ({X.shape[0]}, {Y.shape[1]}) (one row per sample) or "
+            f"({n_distinct}, {Y.shape[1]}) (one row per distinct sample of positive weight, as "
+            f"an estimator's solution_.dual); got {dual.shape}")
+    if dual.shape[0] == X.shape[0]:
+        return dual
+    return expand_dual(dual, weights, index)
 
 
 def certify_network(network, X, y, *, loss="squared", beta: float, patterns="exact",
@@ -226,9 +276,12 @@ def certify_network(network, X, y, *, loss="squared", beta: float, patterns="exa
     patterns : "exact", "sampled", "auto" or Patterns (on the augmented data)
         The patterns the dual point is checked against; the network's own patterns are always
         added. With "exact" (all patterns) the bound is global.
-    dual : ndarray of shape (n_samples, n_outputs), optional
-        An extra dual candidate, e.g. ``solution.dual`` of a convex solve on the same data,
-        which gives the tightest bound (the gap is then the network's true suboptimality).
+    dual : ndarray of shape (n_samples, n_outputs) or (n_distinct, n_outputs), optional
+        An extra dual candidate, e.g. an estimator's ``dual_`` (one row per sample) or
+        ``solution_.dual`` of a convex solve on the same data, which gives the tightest bound
+        (the gap is then the network's true suboptimality). A dual with one row per *distinct*
+        sample of positive weight (the estimators merge repeated rows) is spread back over the
+        rows it stands for.
     """
     if isinstance(network, torch.nn.Module):
         network = TwoLayerReLU.from_torch(network)
@@ -250,5 +303,5 @@ def certify_network(network, X, y, *, loss="squared", beta: float, patterns="exa
         candidates += [_stationary_subgradient(problem, network, Z, band)
                        for band in (1e-8, 1e-4, 1e-2)]
     if dual is not None:
-        candidates.append(check_data(X, dual, y_name="dual")[1])
+        candidates.append(_dual_of_rows(X, Y, dual, sample_weight))
     return _certificate(problem, primal, candidates, 0.0, all_patterns.exact, gated=False)

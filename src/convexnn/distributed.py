@@ -265,7 +265,7 @@ class ShardedOperators(Operators):
         return self.sharding.sum(super().adjoint(G))
 
 
-@dataclass
+@dataclass(frozen=True)
 class ShardedProblem(ConvexProblem):
     """This process's block of rows of program (8); see :class:`~convexnn.problem.ConvexProblem`.
 
@@ -282,7 +282,8 @@ class ShardedProblem(ConvexProblem):
             raise TypeError(f"sharding must be a ProcessGroupSharding; "
                             f"got {type(self.sharding).__name__}")
         # a block may hold only zero weights (their total over all processes is positive)
-        weights, self.sample_weight = self.sample_weight, None
+        weights = self.sample_weight
+        object.__setattr__(self, "sample_weight", None)
         super().__post_init__()
         n = self.X.shape[0]
         if n != self.sharding.n_local:
@@ -293,7 +294,7 @@ class ShardedProblem(ConvexProblem):
             if weights.shape[0] != n or np.any(weights < 0):
                 raise ValueError(f"sample_weight must hold {n} non-negative entries (this "
                                  f"process's rows); got shape {weights.shape}")
-            self.sample_weight = weights
+            self._set(sample_weight=weights)
 
     def operators(self, device="cpu", dtype=torch.float64) -> ShardedOperators:
         """The block's tensors and maps, with sums over all processes (cached)."""

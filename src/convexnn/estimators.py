@@ -20,6 +20,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._persistence import load_estimator, save_estimator
+from ._samples import distinct_samples, expand_dual
 from ._validation import (
     check_beta,
     check_device,
@@ -59,27 +60,6 @@ def encode_labels(index: np.ndarray, n_classes: int, loss: str) -> np.ndarray:
         return (2.0 * index - 1.0)[:, None]
     Y = np.eye(n_classes)[index]
     return 2.0 * Y - 1.0 if loss == "hinge" else Y
-
-
-def _distinct_samples(X: np.ndarray, Y: np.ndarray, weights: np.ndarray):
-    """The distinct samples ``(x, y)`` of positive weight, with the weights of copies summed.
-
-    Objective (2) is a weighted mean over samples, so a sample of weight 0 does not enter it and
-    ``c`` copies of a sample are one sample of weight ``c``: merging them shrinks program (8)
-    (whose size grows with the number of samples) and makes an integer weight and repeated rows
-    give the same program. The weights are rescaled to mean 1, which keeps the mean loss of the
-    weighted data equal to that of the repeated data. Samples stay in the order of their first
-    occurrence, so data without repeats or zero weights is passed on unchanged.
-    """
-    keep = np.flatnonzero(weights > 0)
-    _, first, inverse = np.unique(np.hstack([X[keep], Y[keep]]), axis=0, return_index=True,
-                                  return_inverse=True)
-    order = np.argsort(first)  # distinct samples in order of first occurrence
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.size)
-    merged = np.bincount(rank[inverse.ravel()], weights=weights[keep], minlength=order.size)
-    rows = keep[first[order]]
-    return X[rows], Y[rows], merged * (order.size / merged.sum())
 
 
 class _ConvexReLU(BaseEstimator):
@@ -179,7 +159,8 @@ class _ConvexReLU(BaseEstimator):
         """Solve program (8) for encoded targets ``Y`` (n, k) and set the fitted attributes."""
         loss = self._check_loss()
         params = self._check_params()
-        X, Y, weights = _distinct_samples(X, Y, check_sample_weight(sample_weight, X.shape[0]))
+        row_weights = check_sample_weight(sample_weight, X.shape[0])
+        X, Y, weights, sample_index = distinct_samples(X, Y, row_weights)
         if self.standardize:  # statistics of the weighted distinct samples = of the raw data
             self.feature_mean_, self.feature_scale_ = feature_scaling(X, weights, center=self.bias)
         else:
@@ -209,15 +190,23 @@ class _ConvexReLU(BaseEstimator):
 
         self.solution_ = solution
         self.patterns_ = problem.patterns
+        # a gated model is split into a point of (8): a ReLU network that reproduces it on the
+        # training samples, certified against the gated dual (a lower bound on (8))
+        point = solution.cone_decomposition() if solution.gated else solution
         # the network of the standardized features predicts; network_ is the same function of
         # the raw features (identical when standardize=False)
-        self._scaled_network = TwoLayerReLU.from_convex(solution)
+        self._scaled_network = TwoLayerReLU.from_convex(point)
         self.network_ = (self._scaled_network.unstandardized(self.feature_mean_,
                                                              self.feature_scale_)
                          if self.standardize else self._scaled_network)
-        self.certificate_ = certify(solution)
+        self.certificate_ = certify(point, dual_check="gated" if solution.gated else "program")
         self.n_iter_ = int(solution.iterations)
-        if solution.status != "optimal":
+        self.dual_ = (None if solution.dual is None
+                      else expand_dual(solution.dual, row_weights, sample_index))
+        if not self.certificate_.valid:
+            warnings.warn(f"{type(self).__name__}: {self.certificate_}", ConvergenceWarning,
+                          stacklevel=3)
+        elif solution.status != "optimal":
             certificate = self.certificate_
             quality = (f"certified relative gap {certificate.relative_gap:.2e}"
                        if certificate.cone_violation <= 1e-8 else
@@ -287,8 +276,12 @@ _PARAMETERS_DOC = """
     n_patterns : int, default=100
         Directions drawn when sampling.
     gated : bool, default=False
-        Solve the gated relaxation (no cone constraints, a lower bound) instead of (8);
-        ``network_`` then holds the ReLU network with the gated weights.
+        Solve the gated relaxation (no cone constraints; its optimum is a lower bound on (8))
+        instead of (8). Each gated neuron is then split into two ReLU neurons (the cone
+        decomposition of Mishkin et al., 2022), so ``network_`` is an ordinary ReLU network
+        that reproduces the gated model's predictions on the training samples exactly, and the
+        estimator predicts with it (on new samples it can differ slightly from the gated
+        model). ``certificate_`` bounds that network's objective against the gated dual.
     solver : {"auto", "conic", "fista", "augmented_lagrangian", "admm"}, default="auto"
         ``"auto"`` uses the conic reference solver on small problems, a first-order one
         otherwise.
@@ -333,6 +326,11 @@ _ATTRIBUTES_DOC = """
         Number of features seen in ``fit``.
     n_iter_ : int
         Solver iterations.
+    dual_ : ndarray of shape (n_samples, n_outputs) or None
+        The solver's dual point spread back over the rows of ``X`` given to ``fit`` (repeated
+        rows share their merged sample's value): pass it as ``dual=`` to
+        :func:`~convexnn.certificates.certify_network` to judge another network on the same
+        data, e.g. one trained by Adam.
     feature_mean_, feature_scale_ : ndarray of shape (n_features_in_,)
         The standardization ``(x - mean) / scale`` applied before the network (0 and 1 when
         ``standardize=False``).

@@ -165,15 +165,17 @@ class TwoLayerReLU:
         """The network of Theorem 1 from a solution of program (8) (or of the gated relaxation).
 
         Groups with norm at most ``rtol`` times the largest are dropped (interior-point
-        solutions carry tiny nonzero groups). For a gated solution the result is the ReLU
-        network with the same weights, which matches the gated model only where its cone
-        constraints happen to hold.
+        solutions carry tiny nonzero groups). A gated solution is first split into a point of
+        (8) by :meth:`~convexnn.solution.ConvexSolution.cone_decomposition`, so the network
+        reproduces the gated model's predictions on the training samples exactly.
         """
         check_instance(solution, ConvexSolution, "solution",
                        " (the result of convexnn.solve)")
         rtol = check_tolerance(rtol, "rtol")
         if solution.status == "diverged":
             raise ValueError(f"solution holds no network: {solution.reason}")
+        if solution.W is None:
+            solution = solution.cone_decomposition()
         blocks = [(solution.V, 1.0)]
         if solution.W is not None:
             blocks.append((solution.W, -1.0))

@@ -18,6 +18,7 @@ A bias is modelled by an appended column of ones (:func:`add_bias`), both here a
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from math import comb
 
@@ -30,6 +31,7 @@ __all__ = [
     "PatternCountWarning",
     "Patterns",
     "add_bias",
+    "check_pattern_memory",
     "cover_count",
     "enumerate_patterns",
     "make_patterns",
@@ -218,34 +220,91 @@ def enumerate_patterns(
     return Patterns(D, G, exact=True)
 
 
+#: entries of one chunk of ``X @ G`` when sampling (64 MB of float64)
+_CHUNK_ENTRIES = 2**23
+
+
+def memory_budget() -> int:
+    """Bytes a pattern set and its program may take: half of this machine's physical memory."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: assume 8 GB
+        return 8 * 2**30
+
+
+def check_pattern_memory(n_samples: int, n_features: int, n_patterns: int, n_outputs: int = 1,
+                         *, name: str = "n_patterns") -> None:
+    """Refuse, before allocating, a pattern count whose program would not fit in memory.
+
+    Program (8) over ``P`` patterns holds ``D`` (``n x P``, as booleans and as floats) and the
+    solvers' ``n x P x k`` pre-activations and residuals (about three such arrays), plus the
+    ``d x P x k`` variables: about ``n P (1 + 8 (1 + 3 k)) + 24 d P k`` bytes.
+    """
+    need = (n_samples * n_patterns * (1 + 8 * (1 + 3 * n_outputs))
+            + 24 * n_features * n_patterns * n_outputs)
+    budget = memory_budget()
+    if need > budget:
+        raise ValueError(
+            f"{name}={n_patterns} would need about {need / 2**30:.3g} GiB for program (8) on "
+            f"{n_samples} samples x {n_features} features x {n_outputs} output(s), more than "
+            f"the {budget / 2**30:.3g} GiB allowed (half of this machine's memory); lower "
+            f"{name} (the neuron search adds patterns as they are needed)")
+
+
 def sample_patterns(X, n_samples: int, *, seed=None, unique: bool = True) -> Patterns:
     """Patterns ``1[X u >= 0]`` of ``n_samples`` Gaussian directions ``u ~ N(0, I_d)``.
 
     The result is a subset of all patterns, so program (8) over it is a restriction: its optimum
     is >= the true optimum and its network is a valid ReLU network.
 
+    Directions are drawn in chunks of at most ``2**23`` entries of ``X @ G`` (one chunk when
+    ``n_samples`` is small, drawing exactly as a single ``(d, n_samples)`` draw), so that a large
+    ``n_samples`` never holds its products at once. With ``unique``, repeated patterns are
+    dropped after each chunk, and sampling stops early when a whole chunk after the first brings
+    no new pattern: the data then has (with overwhelming probability) no pattern left that
+    Gaussian directions reach, which happens when more directions are asked than the data has
+    patterns.
+
     Parameters
     ----------
     X : array-like of shape (n_samples_X, n_features)
     n_samples : int
-        Number of directions drawn.
+        Number of directions drawn (at most).
     seed : None, int or numpy Generator
         Seed of the Gaussian draws (same seed, same patterns).
     unique : bool, default=True
         Drop repeated patterns (keeping the first direction that produced each).
+
+    Raises
+    ------
+    ValueError
+        If the patterns could not fit in memory (:func:`check_pattern_memory`), before drawing.
     """
     X = check_matrix(X, "X")
     n_samples = check_positive_int(n_samples, "n_samples")
+    n, d = X.shape
+    if not unique:
+        check_pattern_memory(n, d, n_samples, name="n_samples")
     rng = np.random.default_rng(seed)
-    G = rng.standard_normal((X.shape[1], n_samples))
-    D = X @ G >= 0
-    if unique:
-        D, G = _unique_columns(D, G)
-    return Patterns(D, G, exact=False)
+    chunk = max(1, _CHUNK_ENTRIES // n)
+    D_parts, G_parts, drawn, found = [], [], 0, 0
+    while drawn < n_samples:
+        G = rng.standard_normal((d, min(chunk, n_samples - drawn)))
+        drawn += G.shape[1]
+        D_parts.append(X @ G >= 0)
+        G_parts.append(G)
+        if unique:
+            D, G = _unique_columns(np.hstack(D_parts), np.hstack(G_parts))
+            D_parts, G_parts = [D], [G]
+            if D.shape[1] == found and drawn > chunk:
+                break  # a whole chunk found nothing new
+            found = D.shape[1]
+            check_pattern_memory(n, d, found, name="n_samples")
+    return Patterns(np.hstack(D_parts), np.hstack(G_parts), exact=False)
 
 
 def make_patterns(X, patterns="auto", *, n_patterns: int = 100, seed=None,
-                  max_exact: int = 2_000) -> Patterns:
+                  max_exact: int = 2_000, n_outputs: int = 1) -> Patterns:
     """Resolve a user's ``patterns`` argument into a :class:`Patterns`.
 
     ``"exact"`` enumerates all patterns; ``"sampled"`` draws ``n_patterns`` Gaussian directions
@@ -253,6 +312,8 @@ def make_patterns(X, patterns="auto", *, n_patterns: int = 100, seed=None,
     count of the distinct samples, the most patterns the data can have);
     ``"auto"`` enumerates when Cover's bound is at most ``max_exact``, else samples. A
     :class:`Patterns` instance is returned as it is, after checking its number of samples.
+    Before sampling, a count whose program (with ``n_outputs`` outputs) could not fit in memory
+    is refused with a ValueError naming ``n_patterns`` (:func:`check_pattern_memory`).
     """
     X = check_matrix(X, "X")
     if isinstance(patterns, Patterns):
@@ -263,21 +324,22 @@ def make_patterns(X, patterns="auto", *, n_patterns: int = 100, seed=None,
         return patterns
     if patterns == "exact":
         return enumerate_patterns(X)
-    if patterns == "sampled":
-        n, d = X.shape
-        # count the patterns when more may be requested than exist (always on data of moderate
-        # size; on large data only when even n samples in general position could not have them)
-        if X.size <= 10**6 or n_patterns > cover_count(n, min(n, d)):
-            rank = np.linalg.matrix_rank(X)
-            distinct = np.unique(X, axis=0).shape[0]
-            check_n_patterns(n_patterns, cover_count(distinct, rank) if rank else 1)
-        return sample_patterns(X, n_patterns, seed=seed)
-    if patterns == "auto":
+    if patterns not in ("sampled", "auto"):
+        raise ValueError(
+            f"patterns must be 'auto', 'exact', 'sampled' or a Patterns instance; got {patterns!r}"
+        )
+    n, d = X.shape
+    available = None
+    # count the patterns when more may be requested than exist (always on data of moderate
+    # size; on large data only when even n samples in general position could not have them)
+    if patterns == "auto" or X.size <= 10**6 or n_patterns > cover_count(n, min(n, d)):
         rank = np.linalg.matrix_rank(X)
         distinct = np.unique(X, axis=0).shape[0]  # repeated samples add no patterns
-        if rank > 0 and cover_count(distinct, rank) <= max_exact:
+        available = cover_count(distinct, rank) if rank else 1
+        if patterns == "auto" and rank > 0 and available <= max_exact:
             return enumerate_patterns(X)
-        return sample_patterns(X, n_patterns, seed=seed)
-    raise ValueError(
-        f"patterns must be 'auto', 'exact', 'sampled' or a Patterns instance; got {patterns!r}"
-    )
+    if patterns == "sampled" and available is not None:
+        check_n_patterns(n_patterns, available)
+    check_pattern_memory(n, d, n_patterns if available is None else min(n_patterns, available),
+                         n_outputs)
+    return sample_patterns(X, n_patterns, seed=seed)

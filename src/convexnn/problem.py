@@ -15,7 +15,7 @@ Layout: ``V`` and ``W`` are arrays of shape ``(d, P, k)``, so ``V[:, i, c]`` is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -30,6 +30,7 @@ from ._validation import (
     check_loss_targets,
     check_matrix,
     check_sample_weight,
+    warn_extreme_scale,
 )
 from .losses import Loss, get_loss
 from .patterns import Patterns, add_bias, make_patterns
@@ -37,9 +38,13 @@ from .patterns import Patterns, add_bias, make_patterns
 __all__ = ["ConvexProblem", "Operators"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class ConvexProblem:
     """Data of program (8): ``X`` (bias column already appended), ``Y``, loss, ``beta``, patterns.
+
+    Immutable: the fields cannot be reassigned and the arrays are read-only copies, because the
+    operators cached by :meth:`operators` hold copies of them. For another ``beta`` (or any other
+    field) make a new problem with :meth:`with_beta` or ``dataclasses.replace``.
 
     Parameters
     ----------
@@ -67,13 +72,21 @@ class ConvexProblem:
     gated: bool = False
     sample_weight: np.ndarray | None = None
     bias: bool = False
-    _operators: dict = field(default_factory=dict, repr=False, compare=False)
+    _operators: dict = field(init=False, repr=False, compare=False)
+
+    def _set(self, **fields) -> None:
+        """Set validated fields during construction (the dataclass is frozen afterwards)."""
+        for name, value in fields.items():
+            if isinstance(value, np.ndarray):  # a private read-only copy: nothing mutates it
+                value = value.copy()
+                value.flags.writeable = False
+            object.__setattr__(self, name, value)
 
     def __post_init__(self):
-        self.X, self.Y = check_data(self.X, self.Y)
-        self.loss = get_loss(self.loss)
-        self.beta = check_beta(self.beta)
-        self.gated, self.bias = check_bool(self.gated, "gated"), check_bool(self.bias, "bias")
+        X, Y = check_data(self.X, self.Y)
+        self._set(X=X, Y=Y, loss=get_loss(self.loss), beta=check_beta(self.beta),
+                  gated=check_bool(self.gated, "gated"), bias=check_bool(self.bias, "bias"),
+                  _operators={})
         if not isinstance(self.patterns, Patterns):
             raise TypeError(f"patterns must be a Patterns instance; got {type(self.patterns)}")
         if self.patterns.n_samples != self.X.shape[0]:
@@ -82,7 +95,7 @@ class ConvexProblem:
                 f"but X has {self.X.shape[0]}"
             )
         check_loss_targets(self.Y, self.loss.name)
-        self.sample_weight = check_sample_weight(self.sample_weight, self.X.shape[0])
+        self._set(sample_weight=check_sample_weight(self.sample_weight, self.X.shape[0]))
         if self.bias and not np.all(self.X[:, -1] == 1):
             raise ValueError("bias=True needs X whose last column is all ones (use build())")
 
@@ -96,10 +109,17 @@ class ConvexProblem:
         augmented data (see :func:`convexnn.patterns.make_patterns`).
         """
         X = check_matrix(X, "X")
+        Y = check_data(X, Y)[1]
+        warn_extreme_scale(X, Y if get_loss(loss).name == "squared" else None)
         Xa = add_bias(X) if check_bool(bias, "bias") else X
-        patterns = make_patterns(Xa, patterns, n_patterns=n_patterns, seed=seed)
+        patterns = make_patterns(Xa, patterns, n_patterns=n_patterns, seed=seed,
+                                 n_outputs=Y.shape[1])
         return cls(Xa, Y, loss, beta, patterns, gated=gated, sample_weight=sample_weight,
                    bias=bias)
+
+    def with_beta(self, beta: float) -> ConvexProblem:
+        """The same program with another ``beta`` (patterns and data shared, caches not)."""
+        return replace(self, beta=beta)
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -141,7 +161,8 @@ class Operators:
     def __init__(self, problem: ConvexProblem, device: torch.device, dtype: torch.dtype):
         self.problem = problem
         self.device, self.dtype = device, dtype
-        as_t = lambda a: torch.as_tensor(a, dtype=dtype, device=device)  # noqa: E731
+        # torch.tensor copies: the problem's arrays are read-only, a tensor may be written
+        as_t = lambda a: torch.tensor(a, dtype=dtype, device=device)  # noqa: E731
         self.X = as_t(problem.X)
         self.Y = as_t(problem.Y)
         self.weights = as_t(problem.sample_weight)

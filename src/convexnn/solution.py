@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
+from scipy.optimize import nnls
 
 from .problem import ConvexProblem
 
@@ -99,9 +100,89 @@ class ConvexSolution:
         preactivations = np.einsum("nd,dpk->npk", self.problem.X, U)
         return np.einsum("np,npk->nk", self.problem.patterns.D, preactivations)
 
+    def cone_decomposition(self) -> ConvexSolution:
+        """A feasible point of program (8) with the predictions of this gated solution.
+
+        Each gated group ``u_ic`` (pattern ``D_i``, cone ``K_i = {v : (2 D_i - I) X v >= 0}``)
+        is split as ``u = v - w`` with ``v, w in K_i`` (the cone decomposition of Mishkin et al.,
+        ICML 2022): ``w`` is the least-norm vector with ``w in K_i`` and ``u + w in K_i``, a
+        least-distance program solved by non-negative least squares (Lawson & Hanson's LDP),
+        and ``v = u + w``. On the training samples ``D_i X v - D_i X w = D_i X u``, so the ReLU
+        network of Theorem 1 recovered from the result reproduces the gated model's predictions
+        there exactly. Its objective is that of (8) at ``(v, w)``: an upper bound on the optimum
+        of (8) (the penalty ``||v|| + ||w|| >= ||u||`` can grow, by at most ``2 ||w||``), while the
+        gated optimum is a lower bound on it.
+
+        Returns
+        -------
+        ConvexSolution
+            For the program (8) of the same data, patterns and ``beta`` (``gated=False``),
+            with this solution's dual (dual feasible for the gated relaxation means feasible
+            for (8): its constraints are the stronger ones), ``solver`` suffixed with
+            ``"+cone-decomposition"``.
+
+        Raises
+        ------
+        ValueError
+            If this is not a gated solution, or a group cannot be split because its pattern's
+            cone has an empty interior (a degenerate cell).
+        """
+        if self.W is not None:
+            raise ValueError("cone_decomposition needs a gated solution (W is None); this "
+                             "solution is already a point of program (8)")
+        problem = self.problem
+        X, D = problem.X, problem.patterns.D
+        V, W = self.V.copy(), np.zeros_like(self.V)
+        norms = np.linalg.norm(self.V, axis=0)
+        for i, c in zip(*np.nonzero(norms > 0), strict=True):
+            A = np.where(D[:, i], 1.0, -1.0)[:, None] * X  # rows of (2 D_i - I) X
+            needed = np.maximum(-(A @ self.V[:, i, c]), 0.0)
+            if np.any(needed > 0):
+                W[:, i, c] = _least_distance(A, needed, i)
+                V[:, i, c] += W[:, i, c]
+        point = replace(problem, gated=False)
+        return ConvexSolution(point, V, W, point.objective(V, W), dual=self.dual,
+                              status=self.status, solver=f"{self.solver}+cone-decomposition",
+                              iterations=self.iterations, time=self.time, history=self.history,
+                              reason=self.reason)
+
     def n_active_groups(self, rtol: float = 1e-9) -> int:
         """Number of groups with norm above ``rtol`` times the largest (= neurons recovered)."""
         blocks = [self.V] if self.W is None else [self.V, self.W]
         norms = [np.linalg.norm(B, axis=0) for B in blocks]
         scale = max(float(m.max(initial=0.0)) for m in norms)
         return int(sum(np.count_nonzero(m > rtol * scale) for m in norms)) if scale > 0 else 0
+
+
+def _least_distance(A: np.ndarray, h: np.ndarray, index: int) -> np.ndarray:
+    """The least-norm ``w`` with ``A w >= h``, by Lawson & Hanson's LDP algorithm.
+
+    With ``E = [A_R^T; h_R^T]`` and ``f = e_{d+1}``, the residual ``r = E mu - f`` of the NNLS
+    ``min_{mu >= 0} ||E mu - f||`` gives ``w = -r[:d] / r[d]`` for the rows ``R``; ``r = 0``
+    means infeasible. ``R`` is a working set: the ``d`` rows of largest ``h_j / ||a_j||``
+    first, then at each round the ``d`` rows the current ``w`` violates most, until none is
+    violated (at most ``d`` rows bind at the solution, so each NNLS stays small).
+    """
+    d = A.shape[1]
+    scale = max(float(np.abs(h).max()), np.finfo(float).tiny)  # keeps E's last row O(1)
+    h = h / scale
+    row_norms = np.maximum(np.linalg.norm(A, axis=1), np.finfo(float).tiny)
+    tolerance = 1e-12 * max(float(row_norms.max()), 1.0)
+    rows = np.argsort(-h / row_norms)[:d]
+    f = np.zeros(d + 1)
+    f[-1] = 1.0
+    while True:
+        E = np.vstack([A[rows].T, h[None, rows]])
+        mu, _ = nnls(E, f, maxiter=50 * E.shape[1])
+        r = E @ mu - f
+        if abs(r[-1]) <= 1e-12:
+            raise ValueError(f"pattern {index}: its cone has an empty interior (a degenerate "
+                             "cell), so its gated group cannot be split into two ReLU neurons")
+        w = -r[:d] / r[-1]
+        shortfall = (h - A @ w) / row_norms
+        shortfall[rows] = -np.inf  # rows in R hold up to the NNLS's accuracy
+        violated = np.flatnonzero(shortfall > tolerance * (1.0 + np.linalg.norm(w)))
+        if violated.size == 0:
+            return w * scale
+        worst = violated[np.argsort(-shortfall[violated])[:d]]
+        rows = np.concatenate([rows, worst])
