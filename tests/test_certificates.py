@@ -85,3 +85,28 @@ def test_hinge_network_without_solver_dual_gets_a_useful_valid_bound():
     cert = certify_network(net, X, y, loss="hinge", beta=0.05, patterns="exact")
     assert cert.lower_bound <= solution.objective * (1 + 1e-9)
     assert 0 <= cert.relative_gap <= 0.1
+
+
+def test_a_bound_above_the_objective_is_reported_as_a_numerical_failure():
+    from convexnn.certificates import Certificate
+
+    fine = Certificate(1.0, 1.0 - 1e-12, 1e-12, 1e-12, False, 3, 1.0)
+    inverted = Certificate(1.0, 1.02, -0.02, -0.02, False, 3, 1.0)
+    assert fine.valid and "objective 1 >= optimum" in str(fine)
+    assert not inverted.valid
+    assert str(inverted).startswith("no certificate: the computed lower bound 1.02 exceeds")
+
+
+def test_network_certificate_keeps_the_scope_of_the_fit_patterns():
+    # a recovered network's neurons sit on their cones' faces: their tie-broken patterns must
+    # not widen the scope (before: 19 fit patterns became 41 and the gap jumped to 0.53)
+    from convexnn.patterns import Patterns
+
+    X, y = classification_data(n=30)
+    problem = ConvexProblem.build(X, y, beta=1e-3, patterns="sampled", n_patterns=20, seed=0)
+    solution = conic.solve(problem)
+    network = TwoLayerReLU.from_convex(solution)
+    base = Patterns(problem.patterns.D, problem.patterns.generators, exact=False)
+    certificate = certify_network(network, X, y, beta=1e-3, patterns=base, dual=solution.dual)
+    assert certificate.n_patterns == problem.patterns.n_patterns
+    assert certificate.relative_gap < 1e-6  # Clarabel's accuracy, 1e-9, with room

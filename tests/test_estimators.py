@@ -5,7 +5,7 @@ import pytest
 import torch
 from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
 
-from convexnn import TwoLayerReLU
+from convexnn import Patterns, TwoLayerReLU
 from convexnn import estimators as estimators_module
 from convexnn.estimators import ConvexReLUClassifier, ConvexReLURegressor, encode_labels
 
@@ -298,3 +298,102 @@ def test_bad_data(regression, three_classes):
     reg = _small(ConvexReLURegressor).fit(X, y)
     with pytest.raises(ValueError, match="X has 3 features"):
         reg.predict(np.ones((2, 3)))
+
+
+# ----------------------------------------------------------------- faults found by outside tests
+def _gated_model_output(solution, Xa):
+    """The gated model ``sum_i 1[x^T g_i >= 0] x^T u_ic`` at rows ``Xa``, from its definition."""
+    gates = Xa @ solution.problem.patterns.generators >= 0
+    return np.einsum("np,npk->nk", gates, np.einsum("nd,dpk->npk", Xa, solution.V))
+
+
+@pytest.mark.parametrize("loader", ["breast_cancer", "wine"])
+def test_gated_classifier_predicts_as_its_gated_model(loader):
+    from sklearn import datasets
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = getattr(datasets, f"load_{loader}")(return_X_y=True)
+    X = StandardScaler().fit_transform(X)[::3]
+    y = y[::3]
+    clf = ConvexReLUClassifier(gated=True, random_state=0, n_patterns=30).fit(X, y)
+    gated = _gated_model_output(clf.solution_, np.hstack([X, np.ones((len(X), 1))]))
+    # on the training rows the cone-decomposed network is the gated model, up to rounding of
+    # sums of O(n d) products of unit-scale numbers
+    np.testing.assert_allclose(clf.network_.predict(X), gated, atol=1e-8)
+    labels = clf.classes_[gated.argmax(1) if gated.shape[1] > 1 else (gated[:, 0] > 0) * 1]
+    assert np.array_equal(clf.predict(X), labels)
+    # it is a ReLU network with both output signs (the fault: all alpha >= 0, one class)
+    assert (clf.network_.alpha < 0).any() and (clf.network_.alpha > 0).any()
+    assert len(np.unique(clf.predict(X))) == len(clf.classes_)
+    # certificate: network objective >= lower bound from the gated dual (weak duality)
+    objective = clf.network_.objective(X, clf.solution_.problem.Y, beta=clf.beta)
+    assert clf.certificate_.valid
+    assert clf.certificate_.primal == pytest.approx(objective, rel=1e-9)
+    assert clf.certificate_.lower_bound <= clf.solution_.objective * (1 + 1e-9)
+
+
+def test_cone_decomposition_is_a_feasible_point_of_program_8():
+    from convexnn import ConvexProblem, solve
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((25, 2))
+    y = np.sin(3 * X[:, 0]) + X[:, 1] ** 2
+    problem = ConvexProblem.build(X, y, beta=1e-3, patterns="sampled", n_patterns=15, seed=1,
+                                  gated=True)
+    gated = solve(problem, "conic")
+    point = gated.cone_decomposition()
+    S = np.where(problem.patterns.D, 1.0, -1.0)[:, :, None]
+    for block in (point.V, point.W):  # both groups in their cones (2 D_i - I) X v >= 0
+        assert (S * np.einsum("nd,dpk->npk", problem.X, block)).min() >= -1e-10
+    np.testing.assert_allclose(point.predict_training(), gated.predict_training(), atol=1e-10)
+    # independent reference: Clarabel on (8) over the same patterns. The decomposition is a
+    # feasible point of (8), the gated optimum a lower bound of it (1e-7: Clarabel's accuracy)
+    exact = solve(ConvexProblem.build(X, y, beta=1e-3, patterns=problem.patterns), "conic")
+    assert gated.objective <= exact.objective + 1e-7 <= point.objective + 2e-7
+    with pytest.raises(ValueError, match="needs a gated solution"):
+        point.cone_decomposition()
+
+
+def test_dual_of_merged_rows_certifies_networks_on_the_raw_rows():
+    from convexnn import certify_network
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 2))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int)
+    X, y = np.vstack([X, X[:8]]), np.r_[y, y[:8]]  # repeated rows: the estimator merges them
+    clf = ConvexReLUClassifier(patterns="sampled", n_patterns=20, random_state=0).fit(X, y)
+    assert clf.solution_.dual.shape[0] == 30 and clf.dual_.shape == (38, 1)
+    Y = encode_labels(np.searchsorted(clf.classes_, y), 2, "squared")
+    G = clf.patterns_.generators  # the fit's patterns, on the raw rows
+    Xa = np.hstack([X, np.ones((len(X), 1))])
+    kwargs = {"beta": clf.beta, "patterns": Patterns(Xa @ G >= 0, G, exact=False)}
+    merged = certify_network(clf.network_, X, Y, dual=clf.solution_.dual, **kwargs)
+    rows = certify_network(clf.network_, X, Y, dual=clf.dual_, **kwargs)
+    # the same dual point either way, so the same bound; and the convex fit's own gap is tiny
+    assert merged.lower_bound == pytest.approx(rows.lower_bound, rel=1e-12)
+    assert rows.relative_gap < 1e-4
+    with pytest.raises(ValueError, match=r"dual must have shape \(38, 1\).*or \(30, 1\)"):
+        certify_network(clf.network_, X, Y, dual=clf.dual_[:5], **kwargs)
+
+
+def test_object_arrays_of_numbers_are_accepted_everywhere_and_text_refused():
+    from convexnn import ConvexProblem
+
+    X, y = np.random.default_rng(0).standard_normal((12, 2)), np.arange(12.0)
+    est = _small(ConvexReLURegressor).fit(X.astype(object), y.astype(object))
+    assert est.network_.n_features == 2
+    assert ConvexProblem.build(X.astype(object), y, patterns="sampled").X.dtype == np.float64
+    mixed = X.astype(object)
+    mixed[0, 0] = "1.5"
+    with pytest.raises(TypeError, match="X must hold real numbers; got an object array .*str"):
+        ConvexProblem.build(mixed, y)
+
+
+@pytest.mark.parametrize("scale, which", [(1e-8, "X"), (1e8, "X"), (1e-8, "y"), (1e7, "y")])
+def test_extreme_scales_warn(scale, which):
+    from convexnn._validation import ScaleWarning
+
+    X, y = np.random.default_rng(0).standard_normal((15, 2)), np.linspace(-1, 1, 15)
+    X, y = (X * scale, y) if which == "X" else (X, y * scale)
+    with pytest.warns(ScaleWarning, match=f"{which} has"):
+        _small(ConvexReLURegressor, random_state=0).fit(X, y)

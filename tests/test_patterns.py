@@ -126,3 +126,23 @@ def test_cover_count_values():
     assert cover_count(10, 1) == 2
     with pytest.raises(ValueError, match="n_samples"):
         cover_count(0, 2)
+
+
+def test_pattern_counts_that_cannot_fit_are_refused_before_allocating():
+    import resource
+
+    from convexnn.problem import ConvexProblem
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((2000, 50)), rng.standard_normal(2000)
+    for count in (10**6, 10**12):  # 22 GB and 29 TiB before the fix
+        with pytest.raises(ValueError, match=f"n_patterns={count} would need about .* GiB"):
+            ConvexProblem.build(X, y, patterns="sampled", n_patterns=count)
+    # far more directions than the 382 patterns of 20 points in 3-D: sampling stops once a chunk
+    # finds nothing new, instead of drawing 10**9 directions (24 GB before the fix)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.warns(UserWarning, match="at most 382"):
+        patterns = make_patterns(add_bias(X[:20, :2]), "sampled", n_patterns=10**9, seed=0)
+    assert patterns.n_patterns <= 382
+    grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kb < 2 * 2**20  # under 2 GB (kilobytes on Linux)

@@ -169,3 +169,28 @@ def test_sample_weight_equals_duplicated_rows():
     assert conic.solve(weighted).objective == pytest.approx(
         conic.solve(ConvexProblem(duplicated.X, duplicated.Y, "squared", 0.05 / ratio,
                                   duplicated.patterns, bias=True)).objective * ratio, rel=RTOL)
+
+
+def test_problem_is_immutable_and_with_beta_makes_a_fresh_one():
+    # the fault: setting problem.beta after operators() were cached left FISTA with the old
+    # beta in its operators: right point, objective 0.5037 reported instead of 0.005731
+    import dataclasses
+
+    from convexnn.solvers import solve
+
+    X, y = regression_data(n=12)
+    problem = ConvexProblem.build(X, y, beta=0.5, patterns="sampled", n_patterns=8, seed=0,
+                                  gated=True)
+    problem.objective(problem.zeros())  # caches the operators at beta = 0.5
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        problem.beta = 1e-3
+    with pytest.raises(ValueError, match="read-only"):
+        problem.X[0, 0] = 5.0
+    smaller = problem.with_beta(1e-3)
+    assert dataclasses.replace(problem, beta=1e-3).beta == smaller.beta == 1e-3
+    solution = solve(smaller, "fista", tol=1e-6)
+    reference = conic.solve(smaller)  # independent: Clarabel on the same program
+    assert solution.status == "optimal"
+    # FISTA certifies a relative gap of 1e-6; Clarabel is accurate to ~1e-9
+    assert solution.objective == pytest.approx(reference.objective, rel=2e-6)
+    assert smaller.objective(solution.V) == pytest.approx(solution.objective, rel=1e-12)

@@ -131,6 +131,8 @@ def check_matrix(X, name: str = "X", *, ndim: int | tuple[int, ...] | None = 2,
     if not allow_empty and arr.size == 0:
         raise ValueError(f"{name} must not be empty; got shape {arr.shape}")
     arr = arr.astype(np.float64, copy=False)
+    if not arr.flags.writeable:  # e.g. a ConvexProblem's arrays: torch wants writable memory
+        arr = arr.copy()
     if not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} must be finite; it holds {bad} NaN or infinite value(s)")

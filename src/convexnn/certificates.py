@@ -262,6 +262,33 @@ def _dual_of_rows(X: np.ndarray, Y: np.ndarray, dual, sample_weight) -> np.ndarr
     return expand_dual(dual, weights, index)
 
 
+def _patterns_not_in(own: Patterns, base: Patterns, Xa: np.ndarray,
+                     rtol: float = 1e-8) -> Patterns:
+    """The neurons' patterns ``own`` that no pattern of ``base`` already gives them.
+
+    A neuron ``u`` with ``x^T u = 0`` on a sample computes ``(x^T u)_+ = 0`` whether that sample
+    counts as active or not, so it uses every pattern that agrees with its signs on the other
+    samples. Recovered networks sit on such faces (the optimum of (8) is on the cones'
+    boundaries), to the solver's accuracy: a group ``v = ||u|| u`` meets its cone constraints up
+    to about ``rtol`` times ``||x||`` and the largest group norm, so a sign is taken as certain
+    only above that (interior-point solutions also carry tiny groups, whose own scale says
+    nothing). Adding a tie-broken pattern would widen the certificate's scope with a pattern the
+    network does not need. Returns the neurons none of whose consistent patterns is in ``base``.
+    """
+    if base.n_patterns == 0 or own.n_patterns == 0:
+        return own
+    Z = Xa @ own.generators  # (n, m)
+    norms = np.linalg.norm(own.generators, axis=0)
+    group_values = np.abs(Z) * norms  # |x^T v| for the group v = ||u|| u of each neuron
+    certain = (group_values > rtol * np.linalg.norm(Xa, axis=1)[:, None]
+               * max(float(np.max(norms)) ** 2, np.finfo(float).tiny)).astype(float)
+    active = (Z > 0).astype(float)
+    D = base.D.astype(float)
+    # mismatches[i, j]: samples where neuron j's sign is certain and pattern i disagrees
+    mismatches = D.T @ (certain * (1 - active)) + (1 - D).T @ (certain * active)
+    return own.subset(np.flatnonzero(~np.any(mismatches == 0, axis=0)))
+
+
 def certify_network(network, X, y, *, loss="squared", beta: float, patterns="exact",
                     n_patterns: int = 1000, seed=None, dual=None,
                     sample_weight=None) -> Certificate:
@@ -292,7 +319,7 @@ def certify_network(network, X, y, *, loss="squared", beta: float, patterns="exa
         base = make_patterns(Xa, patterns)
     else:
         base = make_patterns(Xa, patterns, n_patterns=n_patterns, seed=seed)
-    all_patterns = base.union(network.activation_patterns(X))
+    all_patterns = base.union(_patterns_not_in(network.activation_patterns(X), base, Xa))
     problem = ConvexProblem(Xa, Y, loss, beta, all_patterns, sample_weight=sample_weight,
                             bias=network.has_bias)
     primal = network.objective(X, Y, loss=loss, beta=beta, sample_weight=sample_weight)
