@@ -22,6 +22,7 @@ __all__ = [
     "check_data",
     "check_device",
     "check_dtype",
+    "check_features",
     "check_instance",
     "check_labels",
     "check_loss_targets",
@@ -245,6 +246,41 @@ def check_not_text(X, name: str = "X") -> None:
         kind = np.asarray(X).dtype if len(X) else None
     if kind is not None and np.dtype(kind).kind in "US":
         raise TypeError(f"{name} must hold real numbers; got text of dtype {np.dtype(kind)}")
+
+
+def check_features(X, name: str = "X") -> None:
+    """One-line errors for the feature inputs that scikit-learn reports in several lines.
+
+    Before ``validate_data``: refuses text, ``None``, complex numbers (with scikit-learn's
+    wording, which its estimator checks expect), arrays that are not 2-D, empty ones and
+    non-finite values, each naming ``name``. Sparse matrices and anything NumPy cannot convert
+    are left to ``validate_data``.
+    """
+    check_not_text(X, name)
+    if X is None:
+        raise TypeError(f"{name} must be a 2-D array of shape (n_samples, n_features); got None")
+    if hasattr(X, "tocsr") or hasattr(X, "__array_namespace__") and not hasattr(X, "dtype"):
+        return
+    try:
+        arr = np.asarray(X)
+    except Exception:  # ragged lists and the like: validate_data says what is wrong
+        return
+    if arr.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} must hold real numbers; got dtype "
+                         f"{arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array of shape (n_samples, n_features); got "
+                         f"{arr.ndim}-D with shape {arr.shape}. Reshape your data: a single "
+                         "feature with X.reshape(-1, 1), a single sample with X.reshape(1, -1)")
+    if arr.size == 0:  # scikit-learn's wording, which its estimator checks expect
+        what = "sample(s)" if arr.shape[0] == 0 else "feature(s)"
+        count = arr.shape[0] if arr.shape[0] == 0 else arr.shape[1]
+        raise ValueError(f"{name} must not be empty: found {count} {what} (shape={arr.shape}) "
+                         "while a minimum of 1 is required.")
+    if arr.dtype.kind in "biuf" and not np.all(np.isfinite(arr)):
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"{name} must be finite; it holds {bad} value(s) that are NaN or "
+                         "infinity (missing values are not imputed)")
 
 
 def check_device(device, name: str = "device") -> torch.device:

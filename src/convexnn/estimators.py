@@ -24,6 +24,7 @@ from ._samples import distinct_samples, expand_dual
 from ._validation import (
     check_beta,
     check_device,
+    check_features,
     check_not_text,
     check_positive_int,
     check_sample_weight,
@@ -220,7 +221,7 @@ class _ConvexReLU(BaseEstimator):
 
     def _network_output(self, X) -> np.ndarray:
         check_is_fitted(self, "network_")
-        check_not_text(X)
+        check_features(X)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return self._scaled_network.predict((X - self.feature_mean_) / self.feature_scale_)
 
@@ -378,7 +379,7 @@ class ConvexReLURegressor(RegressorMixin, _ConvexReLU):
         -------
         self : ConvexReLURegressor
         """
-        check_not_text(X)
+        check_features(X)
         check_not_text(y, "y")
         X, y = validate_data(self, X, y, dtype=np.float64, multi_output=True, y_numeric=True)
         Y = y[:, None] if y.ndim == 1 else y
@@ -448,7 +449,7 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLU):
         -------
         self : ConvexReLUClassifier
         """
-        check_not_text(X)
+        check_features(X)
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         loss = self._check_loss()
