@@ -309,3 +309,22 @@ def test_admm_skips_exact_checks_far_from_the_target_and_still_certifies(capsys)
     recorded = [line for line in printed.splitlines() if " objective " in line]
     assert len(recorded) == len(solution.history["gap"]) >= 1
     assert max(solution.history["cone_violation"]) <= 1e-10
+
+
+@pytest.mark.parametrize("scale", [1e-8, 1e8])
+@pytest.mark.parametrize("solver", ["conic", "admm"])
+def test_targets_of_extreme_scale_solve_as_the_rescaled_program(scale, solver):
+    # program (8) with the squared loss is homogeneous: (s Y, s beta) has solution s V and
+    # objective s^2 p*; before the fix, y * 1e8 failed in Clarabel and y * 1e-8 returned a point
+    # 600x above the optimum with status optimal. Reference: Clarabel on the unit-scale program.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3))
+    y = np.sin(X[:, 0]) + X[:, 1]
+    build = {"patterns": "sampled", "n_patterns": 30, "seed": 0}
+    reference = solve(ConvexProblem.build(X, y, beta=1e-3, **build), "conic")
+    problem = ConvexProblem.build(X, scale * y, beta=1e-3 * scale, **build)
+    solution = solve(problem, solver)
+    assert solution.status == "optimal"
+    # ADMM certifies 1e-6 relative, Clarabel 1e-9
+    assert solution.objective / scale**2 == pytest.approx(reference.objective, rel=2e-6)
+    assert certify(solution).relative_gap < 2e-6

@@ -218,6 +218,13 @@ class _ConvexReLU(BaseEstimator):
                 f"{type(self).__name__}: the {solution.solver} solver stopped with status "
                 f"{solution.status!r}: {solution.reason}. The network is returned but is not "
                 f"certified optimal ({quality})", ConvergenceWarning, stacklevel=3)
+        elif not solution.gated and self.certificate_.relative_gap > 1e-3:
+            warnings.warn(
+                f"{type(self).__name__}: the {solution.solver} solver reported an optimum, but "
+                f"the independent certificate gives relative gap "
+                f"{self.certificate_.relative_gap:.2e}: the network is returned, certified only "
+                "to that gap (ill-conditioned data; standardize features and targets)",
+                ConvergenceWarning, stacklevel=3)
 
     def _network_output(self, X) -> np.ndarray:
         check_is_fitted(self, "network_")

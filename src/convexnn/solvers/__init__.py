@@ -6,11 +6,15 @@ Every solver takes a :class:`~convexnn.problem.ConvexProblem` and returns a
 
 from __future__ import annotations
 
+from dataclasses import replace
 from importlib import import_module
+
+import numpy as np
 
 from .._sharding import PROCESS_GROUP
 from .._validation import check_instance
 from ..problem import ConvexProblem
+from ..solution import ConvexSolution
 
 __all__ = ["SOLVERS", "resolve_solver", "solve"]
 
@@ -57,10 +61,17 @@ def resolve_solver(problem, solver: str = "auto") -> str:
     return next((name for name in ("admm", "fista") if _available(name)), "conic")
 
 
+#: squared-loss targets whose root mean square lies outside this range are solved rescaled
+TARGET_SCALE_RANGE = (1e-2, 1e2)
+
+
 def solve(problem, solver: str = "auto", **options):
     """Solve ``problem`` with the named solver (see each solver module for its options).
 
     Inside :func:`convexnn.distributed.activate` the samples are split across its processes.
+    Squared-loss targets of extreme scale are solved in the equivalent rescaled program
+    (:func:`_target_scale`), so that absolute tolerances and the conic solver's conditioning
+    see targets of scale 1.
     """
     name = resolve_solver(problem, solver)
     if PROCESS_GROUP.get() is not None:
@@ -68,4 +79,40 @@ def solve(problem, solver: str = "auto", **options):
 
         return solve_distributed(problem, name, **options)
     module = import_module(f".{SOLVERS[name]}", __name__)
-    return module.solve(problem, **options)
+    scale = _target_scale(problem)
+    if scale == 1.0:
+        return module.solve(problem, **options)
+    scaled = replace(problem, Y=problem.Y / scale, beta=problem.beta / scale)
+    warm = options.get("warm_start")
+    if warm is not None:
+        options["warm_start"] = _rescaled(warm, scaled, 1.0 / scale)
+    return _rescaled(module.solve(scaled, **options), problem, scale)
+
+
+def _target_scale(problem) -> float:
+    """The factor ``s`` to divide squared-loss targets by; 1 when they are of moderate scale.
+
+    Program (8) with the squared loss is homogeneous: with ``Y`` and ``beta`` divided by ``s``
+    its solutions are those of the original divided by ``s`` (``V = s V'``), its objective is
+    divided by ``s^2`` and its dual ``Lam = s Lam'``. Targets of scale 1e-8 or 1e8 otherwise meet
+    absolute tolerances far too loose or too tight (the conic solver failed outright on 1e8).
+    """
+    if problem.loss.name != "squared":
+        return 1.0
+    rms = float(np.sqrt(np.average(np.mean(problem.Y**2, axis=1),
+                                   weights=problem.sample_weight)))
+    low, high = TARGET_SCALE_RANGE
+    return rms if rms > 0 and not low <= rms <= high else 1.0
+
+
+def _rescaled(solution: ConvexSolution, problem, scale: float) -> ConvexSolution:
+    """``solution`` of the program ``scale`` times smaller, as a solution of ``problem``."""
+    history = dict(solution.history)
+    if "objective" in history:
+        history["objective"] = [scale**2 * value for value in history["objective"]]
+    return ConvexSolution(
+        problem, solution.V * scale, None if solution.W is None else solution.W * scale,
+        solution.objective * scale**2,
+        dual=None if solution.dual is None else solution.dual * scale, status=solution.status,
+        solver=solution.solver, iterations=solution.iterations, time=solution.time,
+        history=history, reason=solution.reason)
