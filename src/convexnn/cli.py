@@ -87,8 +87,7 @@ def _seed(text: str) -> int:
 
 
 def _n_jobs(text: str) -> int:
-    return _number(text, int, lambda v: v != 0 and abs(v) <= 4096,
-                   "a non-zero integer (-1: all CPUs)")
+    return _number(text, int, lambda v: v != 0, "a non-zero integer (-1: all CPUs)")
 
 
 def _fraction(text: str) -> float:
@@ -96,7 +95,7 @@ def _fraction(text: str) -> float:
 
 
 def _folds(text: str) -> int:
-    return _number(text, int, lambda v: 2 <= v <= 1000, "an integer in [2, 1000]")
+    return _number(text, int, lambda v: v >= 2, "an integer >= 2")
 
 
 # ------------------------------------------------------------------------------- reporting
@@ -432,16 +431,18 @@ class _Model:
         return target
 
 
-def _read_json(path: Path) -> dict:
+def _read_json(sidecar: Path, model: Path) -> dict:
+    """The JSON object in ``sidecar``, the metadata of ``model``."""
     import json
 
     try:
-        value = json.loads(path.read_bytes().decode("utf-8"))
+        value = json.loads(sidecar.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else _one_line(exc)
-        raise ValueError(f"{path} is not valid JSON metadata ({reason})") from None
+        raise ValueError(f"{sidecar} (the metadata of {model}) is not valid JSON: "
+                         f"{reason}") from None
     if not isinstance(value, dict):
-        raise ValueError(f"{path} must hold a JSON object")
+        raise ValueError(f"{sidecar} (the metadata of {model}) must hold a JSON object")
     return value
 
 
@@ -460,7 +461,7 @@ def _load_model(path) -> _Model:
     sidecar = path.with_suffix(".json")
     metadata = {}
     if sidecar != path and sidecar.exists():
-        metadata = _read_json(_existing(sidecar, "the metadata file"))
+        metadata = _read_json(_existing(sidecar, "the metadata file"), path)
         kind = metadata.get("format")
         if kind in _ESTIMATOR_FORMATS:
             from .estimators import ConvexReLUClassifier, ConvexReLURegressor
