@@ -303,8 +303,9 @@ def read_bundle(path, kind: str, *, reader: str) -> tuple[dict, dict]:
     # and checking it first means forged sizes are refused before anything is allocated
     needed = sum(math.prod(shape) * dtype.itemsize for shape, dtype in declared.values())
     if needed > size:
-        raise ValueError(f"{reader}: {path} has {size} bytes, but its metadata declares arrays "
-                         f"of {needed} bytes: the metadata does not belong to this file")
+        raise ValueError(f"{reader}: {path} does not match its metadata: it has {size} bytes, "
+                         f"but the metadata declares arrays of {needed} bytes (truncated, or "
+                         "the metadata belongs to another file)")
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != digest:
         raise ValueError(
@@ -392,7 +393,7 @@ def read_npz(path, *, reader: str) -> dict:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
         raise ValueError(f"{reader}: {path} is not a .npz file (not a zip archive of NumPy "
-                         "arrays)") from exc
+                         "arrays), so not a convexnn network file") from exc
     arrays = {}
     with archive:
         for info in archive.infolist():

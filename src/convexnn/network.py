@@ -13,13 +13,12 @@ constraints hold.
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ._persistence import read_bundle, write_bundle
+from ._persistence import read_bundle, read_legacy_network, write_bundle
 from ._validation import (
     check_beta,
     check_data,
@@ -387,14 +386,4 @@ class TwoLayerReLU:
 
     @classmethod
     def _load_npz(cls, path: Path) -> TwoLayerReLU:
-        if not path.is_file():
-            raise FileNotFoundError(f"TwoLayerReLU.load: {path} does not exist (no such file)")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                header = json.loads(str(data["header"]))
-                if header.get("format") != _FORMAT:
-                    raise ValueError(f"unknown format {header.get('format')!r}")
-                b = data["b"] if header["has_bias"] else None
-                return cls(data["U"], data["alpha"], b)
-        except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as exc:
-            raise ValueError(f"{path} is not a convexnn network file: {exc}") from exc
+        return read_legacy_network(path, reader="TwoLayerReLU.load")
