@@ -33,7 +33,7 @@ import torch
 
 from ._common import Lifted, Monitor, check_options, initial_point, make_solution, prune
 from ._cones import project_onto_cones
-from ._stopping import batched_nnls, exact_gap
+from ._stopping import Float64Check, batched_nnls, exact_gap
 from .proximal import FISTA, check_smooth_loss, lipschitz_estimate
 
 __all__ = ["solve"]
@@ -51,6 +51,7 @@ class AugmentedSmooth:
         self.lifted, self.ops = lifted, lifted.ops
         self.M, self.rho = M, rho
         self.signs = lifted.sign[:, :, None]
+        self.loss_lipschitz = self.ops.loss.lipschitz(self.ops.weights)
 
     def image(self, U: torch.Tensor) -> torch.Tensor:
         return self.lifted.preactivations(U)
@@ -70,6 +71,14 @@ class AugmentedSmooth:
         # one product for both terms: X^T (mask * G - rho S * R)
         return value, self.lifted.transpose(self.lifted.mask[:, :, None] * G[:, None, :]
                                             - self.rho * self.signs * R)
+
+    def curvature(self, dpre: torch.Tensor) -> torch.Tensor:
+        """Upper bound of twice the Bregman divergence along pre-activations ``dpre``: the loss
+        term's ``L_loss ||F dpre||^2`` plus ``rho ||dpre||^2`` (``(.)_+^2 / 2`` has a 1-Lipschitz
+        derivative); summed over the processes when the samples are split."""
+        dZ = self.lifted.predict_from(dpre)
+        return self.lifted.sharding.sum(self.loss_lipschitz * (dZ * dZ).sum()
+                                        + self.rho * (dpre * dpre).sum())
 
     def multipliers(self, pre: torch.Tensor) -> torch.Tensor:
         """The multiplier update ``(M - rho S * XU)_+``."""
@@ -147,7 +156,8 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 20_000, time_limit: flo
                          f"rho_growth={rho_growth!r}")
     ops = problem.operators(device, dtype)
     lifted = Lifted(ops)
-    monitor = Monitor("augmented_lagrangian", max_iter, time_limit, verbose)
+    monitor = Monitor("augmented_lagrangian", max_iter, time_limit, verbose, dtype=dtype)
+    check64 = Float64Check(problem, device) if monitor.low_precision else None
     U = initial_point(lifted, warm_start)
     pre = lifted.preactivations(U)
     M = torch.zeros_like(pre) if warm_start is None else estimate_multipliers(lifted, U, pre)
@@ -167,20 +177,26 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 20_000, time_limit: flo
         monitor.record(engine.iterations, gap.primal, gap.relative, cone_violation=defect, rho=rho)
         stalled = monitor.stalled
         if gap.relative <= tol or limit is not None or stalled:
-            # honest ending: project onto the cones and certify that feasible point
-            U = prune(project_onto_cones(lifted, engine.x, pre))
-            pre_U = lifted.preactivations(U)
-            final = exact_gap(lifted, U, pre_U, M)
+            # honest ending: project onto the cones and certify that feasible point (in float64
+            # for a run in a lower precision, whose projections meet the cones only to its
+            # rounding, far above cone_tol)
+            if check64 is None:
+                U = prune(project_onto_cones(lifted, engine.x, pre))
+                pre_U = lifted.preactivations(U)
+                final = exact_gap(lifted, U, pre_U, M)
+                final_defect = lifted.cone_defect(pre_U)
+            else:
+                U, final, final_defect = check64.exact(engine.x, M)
             if verbose:
                 print(f"[augmented_lagrangian] projected onto the cones: objective "
                       f"{final.primal:.10e}  certified gap {final.relative:.2e}", flush=True)
-            if final.relative <= tol and lifted.cone_defect(pre_U) <= cone_tol:
+            if final.relative <= tol and final_defect <= cone_tol:
                 limit = "optimal"
             elif stalled:
                 limit = "stalled"
             if limit is not None:
                 return make_solution(problem, lifted, U, final.Lam, monitor, limit,
-                                     engine.iterations, "augmented_lagrangian")
+                                     engine.iterations, "augmented_lagrangian", tol)
         if defect > 0.5 * defect_prev:  # the multiplier updates stagnate: stiffer penalty
             rho *= rho_growth
         defect_prev = defect
