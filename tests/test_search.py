@@ -1,0 +1,174 @@
+"""The neuron search against the enumerated optimum (conic reference), for every loss."""
+
+import numpy as np
+import pytest
+
+from convexnn.certificates import certify
+from convexnn.network import TwoLayerReLU
+from convexnn.patterns import add_bias, enumerate_patterns, sample_patterns
+from convexnn.problem import ConvexProblem
+from convexnn.search import _plane_patterns, _row_space, neuron_search
+from convexnn.solvers import solve
+
+from .conftest import classification_data, regression_data
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+# ADMM's final solve certifies a relative gap of 1e-7 to the restricted optimum; the search
+# must then have found every pattern the optimum needs: the objective agrees with the conic
+# reference over all patterns (interior point, 1e-9) to 1e-5 relative
+TOL = 1e-7
+REL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def plane_data():
+    """2 features plus bias, 16 rows: 242 patterns, all enumerated (about 3 s), and the conic
+    optimum over all of them."""
+    X, y = regression_data(n=16, d=2, seed=7)
+    beta = 0.01
+    problem = ConvexProblem.build(X, y, beta=beta, patterns="exact")
+    return X, y, beta, problem.patterns, solve(problem, "conic").objective
+
+
+def test_ascent_search_reaches_the_enumerated_optimum(plane_data):
+    X, y, beta, _, optimum = plane_data
+    # ADMM for the restricted programs (the default would take the conic solver: small)
+    result = neuron_search(X, y, beta=beta, initial_patterns=10, oracle="ascent", tol=TOL,
+                           solver="admm", seed=0)
+    assert result.status == "converged"
+    assert not result.exact_oracle and not result.proven  # converged, but not a proof
+    assert result.objective == pytest.approx(optimum, rel=REL)
+    assert result.objective >= optimum * (1 - 1e-8)  # a restriction never beats the optimum
+    assert result.violation <= 1 + 1e-6
+    # the network reproduces the convex objective (Theorem 1: the cones hold)
+    network = result.network()
+    assert network.objective(X, y, beta=beta) == pytest.approx(result.objective, rel=1e-9)
+
+
+def test_exact_search_proves_the_enumerated_optimum(plane_data):
+    X, y, beta, patterns, optimum = plane_data
+    result = neuron_search(X, y, beta=beta, initial_patterns=10, oracle=patterns, tol=TOL,
+                           seed=0)
+    assert result.status == "converged" and result.proven
+    assert result.objective == pytest.approx(optimum, rel=REL)
+    # column generation keeps far fewer patterns than the enumeration
+    assert result.patterns.n_patterns < patterns.n_patterns
+    # its last dual point, scaled by the oracle's exact maximum, bounds the global optimum
+    assert result.lower_bound <= optimum * (1 + 1e-9)
+    assert result.lower_bound >= optimum * (1 - 1e-4)
+
+
+def test_rounds_never_increase_the_objective(plane_data):
+    # Round r solves a program containing round r-1's point (kept groups; new ones at zero),
+    # so its optimum p_r <= objective_{r-1}. A solve certified to relative gap tol_r returns
+    # objective_r <= p_r / (1 - tol_r). Hence objective_r <= objective_{r-1} / (1 - tol_r).
+    X, y, beta, _, _ = plane_data
+    result = neuron_search(X, y, beta=beta, initial_patterns=4, oracle="ascent",
+                           patterns_per_round=2, tol=TOL, solver="admm", seed=1)
+    history = result.history
+    assert result.rounds >= 3  # several rounds really happened
+    assert all(status == "optimal" for status in history["status"])  # every gap certified
+    for r in range(1, result.rounds):
+        bound = history["objective"][r - 1] / (1 - history["tol"][r])
+        assert history["objective"][r] <= bound * (1 + 1e-12)
+    assert result.objective <= history["objective"][-1] / (1 - history["tol"][-1])
+
+
+@pytest.mark.parametrize(("loss", "outputs"), [
+    ("squared", 2), ("hinge", 1), ("logistic", 1), ("cross_entropy", 3)])
+def test_every_loss_reaches_the_exact_optimum(loss, outputs):
+    # One feature plus bias: the search enumerates the 2n patterns itself (oracle "auto") and
+    # prices them exactly; reference: the conic solver over all patterns. The restricted
+    # programs are small, so solver "auto" solves them by the conic solver too (ADMM took
+    # 10-50 s to certify 1e-6 on the hinge and cross-entropy ones, measured).
+    X, y = classification_data(n=14, d=1, seed=3) if loss != "squared" else regression_data(
+        n=14, d=1, seed=3)
+    if loss == "squared":
+        Y = np.column_stack([y, np.cos(3 * X[:, 0])])[:, :outputs]
+    elif loss == "cross_entropy":
+        labels = np.digitize(X[:, 0], np.quantile(X[:, 0], [1 / 3, 2 / 3]))
+        labels[:3] = (labels[:3] + 1) % 3  # not separable by one threshold
+        Y = np.eye(outputs)[labels]
+    else:
+        Y = y
+    beta = 0.01
+    optimum = solve(ConvexProblem.build(X, Y, loss=loss, beta=beta, patterns="exact"),
+                    "conic").objective
+    result = neuron_search(X, Y, loss=loss, beta=beta, initial_patterns=3, tol=TOL, seed=0)
+    assert result.exact_oracle
+    assert result.status == "converged" and result.proven
+    assert result.objective == pytest.approx(optimum, rel=1e-4)
+    assert certify(result.solution).relative_gap <= 1e-5
+
+
+def test_plane_enumeration_matches_enumerate_patterns():
+    # The search's O(n log n) enumeration of rank-2 data against the library's LP-based one.
+    X, _ = regression_data(n=25, d=1, seed=4)
+    Xa = add_bias(np.vstack([X, X[:3]]))  # repeated rows too
+    V, Z = _row_space(Xa)
+    ours = _plane_patterns(Xa, V, Z)
+    reference = enumerate_patterns(Xa)
+    as_set = lambda P: {column.tobytes() for column in P.D.T}  # noqa: E731
+    assert as_set(ours) == as_set(reference)
+    assert ours.exact
+    assert np.array_equal(Xa @ ours.generators >= 0, ours.D)
+
+
+def test_seed_network_patterns_start_the_search():
+    X, y = regression_data(n=30, d=3, seed=2)
+    rng = np.random.default_rng(0)
+    network = TwoLayerReLU(rng.standard_normal((5, 3)), rng.standard_normal(5),
+                           rng.standard_normal(5))
+    result = neuron_search(X, y, beta=0.01, initial_patterns=2, seed_network=network,
+                           max_rounds=1, drop_after=5, oracle="ascent", tol=1e-4, seed=0)
+    kept = {column.tobytes() for column in result.patterns.D.T}
+    seeds = network.activation_patterns(X).D.T
+    assert all(column.tobytes() in kept for column in seeds)
+    assert result.status == "max_rounds" and result.rounds == 1
+
+
+def test_budgets_end_the_search():
+    X, y = regression_data(n=60, d=5, seed=1)
+    patterns = sample_patterns(add_bias(X), 5, seed=0)
+    result = neuron_search(X, y, beta=1e-3, initial_patterns=patterns, max_rounds=2,
+                           tol=1e-4, seed=0)
+    assert result.status == "max_rounds" and result.rounds == 2
+    assert len(result.history["objective"]) == 2
+    result = neuron_search(X, y, beta=1e-3, initial_patterns=5, time_limit=0.5, tol=1e-4,
+                           seed=0)
+    assert result.status in ("time_limit", "converged")
+    # whatever stopped it, the returned solution is a solve over the returned patterns
+    assert result.solution.problem.patterns is result.patterns
+
+
+def test_progress_is_reported_per_round():
+    X, y = regression_data(n=20, d=2, seed=0)
+    seen = []
+    neuron_search(X, y, beta=0.01, max_rounds=2, oracle="ascent", tol=1e-4, seed=0,
+                  progress=seen.append)
+    assert [entry["round"] for entry in seen] == [1, 2]
+    assert {"objective", "violation", "n_patterns", "time"} <= set(seen[0])
+
+
+def test_gated_search_runs_below_the_relu_search():
+    # The gated program relaxes the cones: over comparable patterns its optimum is lower.
+    X, y = regression_data(n=16, d=1, seed=5)
+    relu = neuron_search(X, y, beta=0.01, tol=1e-6, seed=0)
+    gated = neuron_search(X, y, beta=0.01, gated=True, tol=1e-6, seed=0)
+    assert gated.solution.gated
+    assert gated.objective <= relu.objective * (1 + 1e-6)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), [
+    ({"beta": 0.0}, ValueError, "beta"),
+    ({"oracle": "best"}, ValueError, "oracle must be"),
+    ({"initial_patterns": 0}, ValueError, "initial_patterns must be >= 1"),
+    ({"max_rounds": 0}, ValueError, "max_rounds must be >= 1"),
+    ({"progress": 3}, TypeError, "progress must be callable"),
+    ({"seed_network": "net"}, TypeError, "seed_network"),
+])
+def test_errors_name_the_argument(kwargs, error, message):
+    X, y = regression_data(n=10, d=2)
+    with pytest.raises(error, match=message):
+        neuron_search(X, y, **{"beta": 0.01, **kwargs})
