@@ -791,7 +791,11 @@ def read_estimator(cls, path) -> tuple:
         if estimator.solver not in ("auto", *SOLVERS):
             raise ValueError(f"solver must be one of {['auto', *SOLVERS]}; got "
                              f"{estimator.solver!r}")
-        torch.device(device)
+        try:
+            torch.device(device)
+        except (TypeError, RuntimeError) as exc:  # torch's message spans several lines
+            raise ValueError(f"device must name a torch device such as 'cpu' or 'cuda'; "
+                             f"got {device!r}") from exc
         # a model fitted on a GPU loads where there is none: only fit needs the device
         estimator.device = "cpu"
         estimator._check_loss()

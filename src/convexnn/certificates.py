@@ -17,7 +17,7 @@ networks whose neurons use those patterns (the scope says which).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -70,6 +70,31 @@ class Certificate:
     n_patterns: int
     dual_scale: float
     cone_violation: float = 0.0
+    #: the neuron search's bound (see :meth:`with_search`); None when there was no search
+    search_bound: float | None = None
+    search_violation: float | None = None
+    search_directions: int = 0
+    search_proven: bool = False
+
+    def with_search(self, result) -> Certificate:
+        """This certificate with what a :class:`~convexnn.search.SearchResult` adds to it.
+
+        The gap above stays the rigorous one over the patterns the search ended with. The
+        search's own bound is ``-L*(Lam / v)``, the final dual point scaled by the best
+        violation ``v`` its oracle found: a lower bound for every network of any width *if* no
+        neuron violates the dual constraint more than the best one found. That is proven only
+        when the oracle priced every pattern of the data exactly; the certificate is then
+        global, with that bound.
+        """
+        fields = {"search_bound": float(result.lower_bound),
+                  "search_violation": float(result.violation),
+                  "search_directions": int(result.n_directions),
+                  "search_proven": bool(result.proven)}
+        if result.proven:
+            gap = self.primal - result.lower_bound
+            fields.update(lower_bound=float(result.lower_bound), duality_gap=gap,
+                          relative_gap=gap / max(abs(self.primal), 1e-12), exact_patterns=True)
+        return replace(self, **fields)
 
     @property
     def valid(self) -> bool:
@@ -85,9 +110,24 @@ class Certificate:
     @property
     def scope(self) -> str:
         if self.exact_patterns:
+            if self.search_proven:
+                return ("global: every activation pattern was priced exactly by the neuron "
+                        "search, so the bound holds for any two-layer ReLU network")
             return "global: all activation patterns, any two-layer ReLU network"
+        source = ("found by the neuron search" if self.search_bound is not None
+                  else "sampled")
         return (f"restricted: networks whose neurons use the {self.n_patterns} given patterns "
-                "(sampled; not a global bound)")
+                f"({source}; not a global bound)")
+
+    @property
+    def search_summary(self) -> str:
+        """The neuron search's bound in plain words ('' when there was no search)."""
+        if self.search_bound is None or self.search_proven:
+            return ""
+        return (f"neuron search: the best of {self.search_directions} searched neurons reaches "
+                f"{self.search_violation:.4g} x beta in the dual constraint, so if no better "
+                f"neuron exists, every network of any width has objective >= "
+                f"{self.search_bound:.8g} (not proven: the search is local)")
 
     def __str__(self):
         if not self.valid:
@@ -95,8 +135,9 @@ class Certificate:
                     f"objective {self.primal:.8g}, which weak duality forbids: a numerical "
                     "failure (features or targets of extreme scale are the usual cause; "
                     "standardize them)")
-        return (f"objective {self.primal:.8g} >= optimum >= {self.lower_bound:.8g} "
+        text = (f"objective {self.primal:.8g} >= optimum >= {self.lower_bound:.8g} "
                 f"(gap {self.duality_gap:.3g}, relative {self.relative_gap:.3g}; {self.scope})")
+        return f"{text}; {self.search_summary}" if self.search_summary else text
 
 
 def _cone_max(g: np.ndarray, B: np.ndarray) -> float:

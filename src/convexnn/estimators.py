@@ -34,11 +34,15 @@ from .certificates import certify
 from .network import TwoLayerReLU
 from .patterns import Patterns, add_bias
 from .problem import ConvexProblem
+from .search import neuron_search
 from .solvers import resolve_solver, solve
 
 __all__ = ["ConvexReLUClassifier", "ConvexReLURegressor", "encode_labels"]
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+#: relative duality gap of the neuron search's final restricted solve, by default
+SEARCH_TOL = 1e-6
 
 
 def encode_labels(index: np.ndarray, n_classes: int, loss: str) -> np.ndarray:
@@ -71,7 +75,8 @@ class _ConvexReLU(BaseEstimator):
 
     def __init__(self, *, beta=1e-3, loss="squared", bias=True, patterns="auto", n_patterns=100,
                  gated=False, solver="auto", tol=None, max_iter=None, random_state=None,
-                 warm_start=False, device="cpu", dtype="float64", verbose=0, standardize=False):
+                 warm_start=False, device="cpu", dtype="float64", verbose=0, standardize=False,
+                 time_limit=None, seed_network=None):
         self.beta = beta
         self.loss = loss
         self.bias = bias
@@ -87,6 +92,8 @@ class _ConvexReLU(BaseEstimator):
         self.dtype = dtype
         self.verbose = verbose
         self.standardize = standardize
+        self.time_limit = time_limit
+        self.seed_network = seed_network
 
     def _check_loss(self) -> str:
         if self.loss not in self._losses:
@@ -102,9 +109,19 @@ class _ConvexReLU(BaseEstimator):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise TypeError(f"{name} must be True or False; got {getattr(self, name)!r}")
         if not (isinstance(self.patterns, Patterns)
-                or self.patterns in ("auto", "exact", "sampled")):
-            raise ValueError("patterns must be 'auto', 'exact', 'sampled' or a Patterns "
-                             f"instance; got {self.patterns!r}")
+                or self.patterns in ("auto", "search", "exact", "sampled")):
+            raise ValueError("patterns must be 'auto', 'search', 'exact', 'sampled' or a "
+                             f"Patterns instance; got {self.patterns!r}")
+        if self.time_limit is not None and (isinstance(self.time_limit, bool)
+                                            or not isinstance(self.time_limit, numbers.Real)
+                                            or not self.time_limit > 0):
+            raise ValueError(f"time_limit must be None or a positive number of seconds; got "
+                             f"{self.time_limit!r}")
+        if self.seed_network is not None and not isinstance(
+                self.seed_network, (TwoLayerReLU, torch.nn.Module)):
+            raise TypeError("seed_network must be None, a TwoLayerReLU or a torch "
+                            "Sequential(Linear, ReLU, Linear); got "
+                            f"{type(self.seed_network).__name__}")
         if self.tol is not None and (isinstance(self.tol, bool)
                                      or not isinstance(self.tol, numbers.Real) or self.tol <= 0):
             raise ValueError(f"tol must be None or a positive number; got {self.tol!r}")
@@ -141,6 +158,8 @@ class _ConvexReLU(BaseEstimator):
     def _solver_options(self, name: str, params: dict, warm) -> dict:
         """The options of the resolved solver: Clarabel's names for conic, else the common set."""
         options = {"verbose": bool(self.verbose)}
+        if self.time_limit is not None:
+            options["time_limit"] = float(self.time_limit)
         if name == "conic":
             if self.tol is not None:
                 options.update(tol_gap_abs=self.tol, tol_gap_rel=self.tol, tol_feas=self.tol)
@@ -155,6 +174,44 @@ class _ConvexReLU(BaseEstimator):
         if warm is not None:
             options["warm_start"] = warm
         return options
+
+    def _searches(self) -> bool:
+        """Whether this fit is a neuron search (``patterns="search"``).
+
+        Not yet the default of ``"auto"``: on breast_cancer the search took minutes where Adam
+        takes seconds (benchmarks/bench_vs_adam.py measures it).
+        """
+        return self.patterns == "search"
+
+    def _seed_network(self) -> TwoLayerReLU | None:
+        """``seed_network`` as a network of the (standardized) features the program sees."""
+        network = self.seed_network
+        if network is None:
+            return None
+        if isinstance(network, torch.nn.Module):
+            network = TwoLayerReLU.from_torch(network)
+        if network.n_features != self.n_features_in_ or network.has_bias != self.bias:
+            raise ValueError(
+                f"seed_network must have {self.n_features_in_} features and "
+                f"{'a' if self.bias else 'no'} bias, as this estimator; got {network}")
+        # f(x) = f_s((x - mean) / scale) for the weights u_s = u * scale, b_s = b + u^T mean
+        U = network.U * self.feature_scale_
+        b = None if network.b is None else network.b + network.U @ self.feature_mean_
+        return TwoLayerReLU(U, network.alpha, b)
+
+    def _search(self, X, Y, weights, loss, params, seed, reused):
+        """The neuron search (:func:`~convexnn.search.neuron_search`) for this estimator."""
+        solver = "admm" if self.solver == "auto" else self.solver
+        solver_options = {"device": self.device, "dtype": params["dtype"]}
+        if params["max_iter"] is not None:
+            solver_options["max_iter"] = params["max_iter"]
+        return neuron_search(
+            X, Y, loss=loss, beta=params["beta"], bias=self.bias, gated=self.gated,
+            sample_weight=weights, initial_patterns=reused, seed_network=self._seed_network(),
+            tol=SEARCH_TOL if self.tol is None else float(self.tol),
+            time_limit=None if self.time_limit is None else float(self.time_limit),
+            seed=seed, solver=solver, solver_options=solver_options,
+            verbose=bool(self.verbose))
 
     def _fit_convex(self, X: np.ndarray, Y: np.ndarray, sample_weight) -> None:
         """Solve program (8) for encoded targets ``Y`` (n, k) and set the fitted attributes."""
@@ -174,20 +231,26 @@ class _ConvexReLU(BaseEstimator):
         except ValueError as exc:
             raise ValueError(f"random_state must be None, an int or a numpy RandomState; "
                              f"got {self.random_state!r}") from exc
-        problem = ConvexProblem.build(
-            X, Y, loss=loss, beta=params["beta"], bias=self.bias,
-            patterns=self.patterns if reused is None else reused,
-            n_patterns=params["n_patterns"], seed=seed, gated=self.gated,
-            sample_weight=weights,
-        )
-        name = resolve_solver(problem, self.solver)
-        warm = None
-        if (reused is not None and self.solution_.problem.shape == problem.shape
-                and self.solution_.gated == problem.gated):
-            warm = self.solution_
-        solution = solve(problem, name, **self._solver_options(name, params, warm))
+        self.search_ = None
+        if self._searches():
+            self.search_ = self._search(X, Y, weights, loss, params, seed, reused)
+            solution = self.search_.solution
+        else:
+            problem = ConvexProblem.build(
+                X, Y, loss=loss, beta=params["beta"], bias=self.bias,
+                patterns=self.patterns if reused is None else reused,
+                n_patterns=params["n_patterns"], seed=seed, gated=self.gated,
+                sample_weight=weights,
+            )
+            name = resolve_solver(problem, self.solver)
+            warm = None
+            if (reused is not None and self.solution_.problem.shape == problem.shape
+                    and self.solution_.gated == problem.gated):
+                warm = self.solution_
+            solution = solve(problem, name, **self._solver_options(name, params, warm))
         if solution.status == "diverged":
             raise RuntimeError(f"{type(self).__name__}.fit: {solution.reason}")
+        problem = solution.problem
 
         self.solution_ = solution
         self.patterns_ = problem.patterns
@@ -201,6 +264,8 @@ class _ConvexReLU(BaseEstimator):
                                                              self.feature_scale_)
                          if self.standardize else self._scaled_network)
         self.certificate_ = certify(point, dual_check="gated" if solution.gated else "program")
+        if self.search_ is not None:
+            self.certificate_ = self.certificate_.with_search(self.search_)
         self.n_iter_ = int(solution.iterations)
         self.dual_ = (None if solution.dual is None
                       else expand_dual(solution.dual, row_weights, sample_index))
@@ -276,11 +341,20 @@ _PARAMETERS_DOC = """
         Weight decay of the network, the group-lasso weight of program (8).
     bias : bool, default=True
         Whether the hidden neurons have a (regularized) bias.
-    patterns : {"auto", "exact", "sampled"} or Patterns, default="auto"
+    patterns : {"auto", "exact", "sampled", "search"} or Patterns, default="auto"
         Activation patterns of program (8): ``"exact"`` enumerates all (the fit is then the
         global optimum of the network's training problem), ``"sampled"`` draws ``n_patterns``
         Gaussian directions (a restriction: a valid network, an upper bound), ``"auto"``
-        enumerates when Cover's count is small and samples otherwise.
+        enumerates when Cover's count is small and samples otherwise; ``"search"`` runs the
+        dual-guided neuron search (:func:`~convexnn.search.neuron_search`): patterns are added
+        where the dual constraint is violated until the search finds no violation;
+        ``certificate_`` then states the rigorous gap over the patterns found and, separately,
+        the search's (unproven unless every pattern was priced) global bound.
+    time_limit : float, optional
+        Seconds for the solve (or the whole search); None: no limit.
+    seed_network : TwoLayerReLU or torch Sequential(Linear, ReLU, Linear), optional
+        A network trained elsewhere (in raw feature units) whose neurons' patterns seed the
+        neuron search (``patterns="search"``).
     n_patterns : int, default=100
         Directions drawn when sampling.
     gated : bool, default=False
@@ -334,6 +408,8 @@ _ATTRIBUTES_DOC = """
         Number of features seen in ``fit``.
     n_iter_ : int
         Solver iterations.
+    search_ : SearchResult or None
+        The neuron search's rounds, patterns and bound (``patterns="search"``), else None.
     dual_ : ndarray of shape (n_samples, n_outputs) or None
         The solver's dual point spread back over the rows of ``X`` given to ``fit`` (repeated
         rows share their merged sample's value): pass it as ``dual=`` to
