@@ -52,7 +52,8 @@ from ._validation import check_bool, check_matrix, check_positive_int
 from .patterns import Patterns
 from .solvers._cones import ConeProjector
 
-__all__ = ["OracleResult", "ascent_oracle", "exact_oracle", "oracle_values", "separation_oracle"]
+__all__ = ["OracleResult", "ascent_oracle", "cone_prices", "exact_oracle", "oracle_values",
+           "separation_oracle"]
 
 #: the sign order of the results' last axis: ``s = +1`` first, then ``s = -1``
 SIGNS = (1.0, -1.0)
@@ -496,6 +497,57 @@ def _cone_argmax(g: np.ndarray, B: np.ndarray, margins: np.ndarray):
         residual = g + B @ a
     value = float(np.linalg.norm(residual))
     return value, (residual / value if value > 0 else np.zeros_like(g))
+
+
+def _pattern_gradients(X: torch.Tensor, T: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``Xa^T D_i t_j`` for every pattern ``i`` (columns of ``mask``) and target: (d, P, 2k)."""
+    n, P, t = X.shape[0], mask.shape[1], T.shape[1]
+    return (X.T @ (mask[:, :, None] * T[:, None, :]).reshape(n, -1)).reshape(-1, P, t)
+
+
+def _project(X: torch.Tensor, mask: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
+    """``||P_{K_i} g_ij||`` for ``G`` (d, P, t), ``K_i`` the cone of pattern ``i``: (P, t)."""
+    n, P, t = X.shape[0], G.shape[1], G.shape[2]
+    signs = 2 * mask - 1
+    margins = (signs[:, :, None] * (X @ G.reshape(X.shape[1], -1)).reshape(n, P, t))
+    margins = margins.reshape(n, -1)
+    outside = torch.nonzero((margins < 0).any(dim=0)).squeeze(1)
+    projected = ConeProjector(X, signs, t)(G, outside, margins)
+    return torch.linalg.vector_norm(projected, dim=0)
+
+
+def cone_prices(Xa, Lam, D) -> np.ndarray:
+    """``max_{u in K_i, ||u|| <= 1} s lam_c^T D_i Xa u`` for every pattern, output and sign.
+
+    The quantity :func:`exact_oracle` prices (and, maximized, the one of
+    :func:`convexnn.certificates.dual_constraint_max`), for all patterns at once by one batched
+    Lawson-Hanson projection of the ``2 k P`` vectors ``Xa^T D_i (s lam_c)`` onto their cones
+    (``K_i = {u : (2 D_i - I) Xa u >= 0}``).
+
+    Parameters
+    ----------
+    Xa : array-like of shape (n_samples, n_features)
+    Lam : array-like of shape (n_samples, n_outputs) or (n_samples,)
+    D : array-like of shape (n_samples, n_patterns), dtype bool
+
+    Returns
+    -------
+    ndarray of shape (n_patterns, n_outputs, 2)
+        Sign ``s = +1`` first.
+    """
+    X, T, mask, k = _pricing_inputs(Xa, Lam, D)
+    return _project(X, mask, _pattern_gradients(X, T, mask)).numpy().reshape(-1, k, 2)
+
+
+def _pricing_inputs(Xa, Lam, D):
+    """Checked ``(X, targets, float mask, n_outputs)`` tensors for pricing patterns ``D``."""
+    Xa, Lam = _check_inputs(Xa, Lam)
+    D = np.asarray(D, dtype=bool)
+    if D.ndim != 2 or D.shape[0] != Xa.shape[0]:
+        raise ValueError(f"D must have one row per sample of Xa ({Xa.shape[0]}); "
+                         f"got shape {D.shape}")
+    return (torch.from_numpy(np.array(Xa)), torch.from_numpy(_targets(Lam)),
+            torch.from_numpy(D.astype(Xa.dtype)), Lam.shape[1])
 
 
 def exact_oracle(Xa, Lam, patterns: Patterns, *, n_candidates: int = 4) -> OracleResult:

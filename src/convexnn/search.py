@@ -38,10 +38,9 @@ from ._validation import (
     check_positive_int,
     check_tolerance,
 )
-from .certificates import dual_constraint_max
 from .losses import get_loss
 from .network import TwoLayerReLU
-from .oracle import _pattern_keys, ascent_oracle, exact_oracle
+from .oracle import _pattern_keys, ascent_oracle, cone_prices, exact_oracle
 from .patterns import Patterns, add_bias, cover_count, enumerate_patterns, sample_patterns
 from .problem import ConvexProblem
 from .solution import ConvexSolution
@@ -57,10 +56,11 @@ EXACT_MAX_PATTERNS = 200
 INITIAL_TOL = 1e-2
 #: a round's relative-gap target is this times the last violation's excess (violation - 1)
 TOL_FACTOR = 1e-2
-#: ``solver="auto"`` solves restricted programs of at most this many variables (2 d P k) by
-#: the conic solver (interior point: 0.2-1 s on such programs, while ADMM needed 10-50 s to
-#: certify 1e-6 on 14-sample hinge and cross-entropy programs, measured), larger ones by ADMM
-CONIC_MAX_VARIABLES = 1_500
+#: ``solver="auto"`` solves restricted programs with at most this many variables and cone rows
+#: (``2 P k (d + n)``) by the conic solver (0.02-0.05 s on 14-sample hinge and cross-entropy
+#: programs, where ADMM needed 10-50 s to certify 1e-6; but 5 s for 20 patterns of
+#: breast_cancer's 426 x 31, where ADMM needs 0.2 s to 1e-2: measured), larger ones by ADMM
+CONIC_MAX_SIZE = 5_000
 #: the conic solver's relative accuracy (its reference tolerances, ``solvers.conic.ACCURATE``)
 CONIC_ACCURACY = 1e-9
 
@@ -76,8 +76,9 @@ class SearchResult:
     patterns : Patterns
         The patterns of that program.
     violation : float
-        The oracle's best value over ``beta`` on the final dual point (scaled into the dual
-        set of the final patterns); at most ``1 + eps`` when converged.
+        The oracle's best value over ``beta`` on the last round's dual point (scaled into the
+        dual set of that round's patterns when the round was solved to ``tol``, as it is when
+        the search converged); at most ``1 + eps`` when converged.
     lower_bound : float
         ``-L*(t Lam)`` with ``t`` scaling the final dual point by ``1 / max(1, violation)``:
         a lower bound of the global optimum *if the oracle's value is the true maximum*, which
@@ -222,11 +223,15 @@ def _neuron_directions(solution: ConvexSolution) -> np.ndarray:
     return U[:, keep] / norms[keep]
 
 
-def _scaled_dual(problem: ConvexProblem, solution: ConvexSolution) -> tuple[np.ndarray, float]:
-    """The solution's dual point scaled into the dual set of its own patterns, and the scale.
+def _dual(problem: ConvexProblem, solution: ConvexSolution, scale: bool) -> np.ndarray:
+    """The solution's dual point, in the conjugate's domain; with ``scale``, multiplied by
+    ``min(1, beta / max present)`` into the dual set of the present patterns.
 
-    The scale ``min(1, beta / max present)`` is the one certificates apply: then every present
-    pattern's constraint holds and any violation the oracle finds belongs to a new pattern.
+    Scaled (as certificates do), every present pattern's constraint holds and any violation
+    the oracle finds belongs to a new pattern. Unscaled, a loose solve's dual can exceed
+    ``beta`` on present patterns by about its gap (0.3% at 1e-2, measured): harmless while
+    the search adds patterns (present ones are skipped), so the scale (an exact projection
+    per group: 0.5 s per round on breast_cancer) is computed only when the search may stop.
     """
     ops = problem.operators()
     if solution.dual is not None:
@@ -234,9 +239,13 @@ def _scaled_dual(problem: ConvexProblem, solution: ConvexSolution) -> tuple[np.n
     else:
         Lam = ops.loss_gradient(torch.as_tensor(solution.predict_training())).numpy()
     Lam = problem.loss.into_domain(torch.as_tensor(Lam), ops.Y, ops.weights).numpy()
-    present = dual_constraint_max(problem, Lam)
-    scale = min(1.0, problem.beta / present) if present > 0 else 1.0
-    return scale * Lam, scale
+    if not scale:
+        return Lam
+    if problem.gated:  # no cones: the constraint of a pattern is ||X^T D lam_c|| <= beta
+        present = float(_gated_prices(problem.X, Lam, problem.patterns.D).max(initial=0.0))
+    else:
+        present = float(cone_prices(problem.X, Lam, problem.patterns.D).max(initial=0.0))
+    return Lam * (min(1.0, problem.beta / present) if present > 0 else 1.0)
 
 
 def _gated_prices(Xa: np.ndarray, Lam: np.ndarray, D: np.ndarray) -> np.ndarray:
@@ -330,7 +339,8 @@ class _Search:
         n, d, P, k = problem.shape
         name = self.solver
         if name == "auto":
-            name = "conic" if 2 * d * P * k <= CONIC_MAX_VARIABLES else "admm"
+            # the interior point's cost grows with the variables and the 2 n P k cone rows
+            name = "conic" if 2 * P * k * (d + n) <= CONIC_MAX_SIZE else "admm"
         if name == "conic":  # interior point: always to 1e-9, no warm start
             options = dict(self.solver_options)
             if math.isfinite(self.limit):
@@ -341,10 +351,12 @@ class _Search:
             options.setdefault("time_limit", max(self.remaining(), floor))
         return solve(problem, name, tol=tol, **options), tol
 
-    def price(self, problem: ConvexProblem, solution: ConvexSolution, effort: int = 1):
-        """The oracle on the solution's scaled dual: ``(values, D, generators, Lam)`` of its
-        candidates. ``effort`` multiplies the ascent's starts and ascents (a confirmation)."""
-        Lam, _ = _scaled_dual(problem, solution)
+    def price(self, problem: ConvexProblem, solution: ConvexSolution, *, scale: bool,
+              effort: int = 1):
+        """The oracle on the solution's dual (see :func:`_dual` for ``scale``): ``(values, D,
+        generators, Lam)`` of its candidates. ``effort`` multiplies the ascent's starts and
+        ascents (a confirmation)."""
+        Lam = _dual(problem, solution, scale)
         if self.all_patterns is not None:
             answer = exact_oracle(self.Xa, Lam, self.all_patterns,
                                   n_candidates=self.patterns_per_round)
@@ -442,7 +454,7 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
         defaults :data:`ORACLE_DEFAULTS`.
     solver : {"auto", "admm", "conic", ...}, default="auto"
         Solver of the restricted programs; ``"auto"`` takes the conic solver for programs of
-        at most ``CONIC_MAX_VARIABLES`` variables (``2 d P k``), else ADMM.
+        at most ``CONIC_MAX_SIZE`` variables and cone rows (``2 P k (d + n)``), else ADMM.
     solver_options : dict, optional
         Passed to the solver (``max_iter``...).
     warm_start : bool, default=False
@@ -502,11 +514,13 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
         solution, solved_tol = search.solve(problem, round_tol, warm)
         solve_time = time.perf_counter() - tick
         tick = time.perf_counter()
-        values, D_new, G_new, Lam = search.price(problem, solution)
+        final = solved_tol <= tol  # the search may stop after this round
+        values, D_new, G_new, Lam = search.price(problem, solution, scale=final)
         chosen = _new_patterns(values, D_new, patterns, beta * (1 + eps), patterns_per_round)
-        if not chosen and solved_tol <= tol and search.all_patterns is None and not confirmed:
+        if not chosen and final and search.all_patterns is None and not confirmed:
             # nothing found at the target accuracy: ask again, harder, before concluding
-            values, D_new, G_new, Lam = search.price(problem, solution, CONFIRM_EFFORT)
+            values, D_new, G_new, Lam = search.price(problem, solution, scale=True,
+                                                     effort=CONFIRM_EFFORT)
             chosen = _new_patterns(values, D_new, patterns, beta * (1 + eps),
                                    patterns_per_round)
             confirmed = not chosen
