@@ -9,6 +9,7 @@ from convexnn.certificates import dual_constraint_max
 from convexnn.oracle import (
     ascent_oracle,
     circle_maximum,
+    cone_prices,
     exact_oracle,
     oracle_values,
     separation_oracle,
@@ -193,6 +194,19 @@ def test_no_violation_at_the_dual_of_an_enumerated_optimum():
     assert exact_oracle(problem.X, dual, problem.patterns).best <= 0.02 * (1 + 1e-6)
     assert ascent_oracle(problem.X, dual, seed=0).best <= 0.02 * (1 + 1e-6)
     assert separation_oracle(problem.X, dual, patterns=problem.patterns).exact
+
+
+def test_batched_cone_prices_match_the_certificates_nnls():
+    # cone_prices projects all groups at once (batched Lawson-Hanson); the reference is
+    # certificates.dual_constraint_max (one SciPy NNLS per group), for two outputs and a dual
+    # far from feasible. Both are exact projections: they agree to rounding.
+    X, y = regression_data(n=40, d=4, seed=6)
+    problem = ConvexProblem.build(X, np.column_stack([y, np.sin(y)]), beta=BETA,
+                                  patterns="sampled", n_patterns=30, seed=0)
+    Lam = np.random.default_rng(1).standard_normal((40, 2)) / 40
+    prices = cone_prices(problem.X, Lam, problem.patterns.D)
+    assert prices.shape == (problem.patterns.n_patterns, 2, 2)
+    assert prices.max() == pytest.approx(dual_constraint_max(problem, Lam), rel=1e-10)
 
 
 def test_given_starts_are_used():
