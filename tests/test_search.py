@@ -46,6 +46,20 @@ def test_ascent_search_reaches_the_enumerated_optimum(plane_data):
     assert network.objective(X, y, beta=beta) == pytest.approx(result.objective, rel=1e-9)
 
 
+@pytest.mark.slow
+def test_forty_rows_reach_the_enumerated_optimum():
+    # The largest case of the issue: 40 rows, 2 features plus bias, 1562 patterns (enumeration
+    # 25 s, conic reference 2 s; the search alone about 1 s, measured).
+    X, y = regression_data(n=40, d=2, seed=7)
+    problem = ConvexProblem.build(X, y, beta=0.01, patterns="exact")
+    optimum = solve(problem, "conic").objective
+    for oracle in ("ascent", problem.patterns):
+        result = neuron_search(X, y, beta=0.01, initial_patterns=10, oracle=oracle, tol=TOL,
+                               solver="admm", seed=0)
+        assert result.status == "converged"
+        assert result.objective == pytest.approx(optimum, rel=REL)
+
+
 def test_exact_search_proves_the_enumerated_optimum(plane_data):
     X, y, beta, patterns, optimum = plane_data
     result = neuron_search(X, y, beta=beta, initial_patterns=10, oracle=patterns, tol=TOL,

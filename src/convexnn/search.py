@@ -4,17 +4,20 @@ The cutting-plane method of Ergen & Pilanci (JMLR 2021, Algorithms 1 and 3; pape
 program (8) of Pilanci & Ergen (ICML 2020) as the restricted master problem::
 
     repeat
-        solve (8) over the current patterns (warm-started; inexact early, tightening to ``tol``)
-        Lam <- its dual point, scaled into the dual set of the current patterns
+        solve (8) over the current patterns (inexact while the dual is far from feasible:
+            relative gap 0.01 (violation - 1), clipped to [tol, 1e-2])
+        Lam <- its dual point
         ask the separation oracle for max_{||u|| = 1} s lam_c^T (X u)_+ over all c, s
         if no value exceeds beta (1 + eps): stop ("converged")
         add the best new patterns 1[X u >= 0]; drop patterns whose groups stayed zero
 
-Adding patterns only enlarges the restricted program, so its optimum never increases; every
-restricted optimum is the objective of a valid ReLU network (Theorem 1), so each round's network
-is at least as good as the last. The search ends at the *global* optimum when the oracle is
-exact: :func:`convexnn.oracle.exact_oracle` prices all enumerated patterns, used when the data's
-patterns are few (Cover's count small). Otherwise :func:`convexnn.oracle.ascent_oracle` is a
+Patterns whose groups are zero are dropped, so the restricted program keeps its support plus
+the newest patterns; its optimum still never increases (a dropped group was zero). Every
+restricted optimum is the objective of a valid ReLU network (Theorem 1), so each round's
+network is at least as good as the last, up to the rounds' solve tolerances. The search ends at
+the *global* optimum when the oracle is exact: :func:`convexnn.oracle.exact_oracle` prices all
+enumerated patterns, used when the data's patterns are few (rank 2, or Cover's count small).
+Otherwise :func:`convexnn.oracle.ascent_oracle` is a
 multi-start local search: "converged" then means that it found no violated constraint, which is
 not a proof (``SearchResult.proven`` says which).
 """
