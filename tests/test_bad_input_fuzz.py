@@ -123,15 +123,22 @@ def test_estimators_refuse_bad_input(fault, classifier):
                     argument)
 
 
-@FUZZ
-@given(fault=faults())
-def test_build_refuses_bad_input(fault):
+def _broken_targets(fault):
+    """``(argument, inputs)`` with +-1 targets (not labels) and the fault applied; inputs is
+    None for the one-class fault, since one target value is a legal target vector."""
     argument, mutate = fault
     a = _good()
     a["y"] = 2.0 * a["y"] - 1
     mutate(a)
-    if a.get("one_class"):
-        return  # build takes targets, not labels: one class is a legal target vector
+    return argument, None if a.get("one_class") else a
+
+
+@FUZZ
+@given(fault=faults())
+def test_build_refuses_bad_input(fault):
+    argument, a = _broken_targets(fault)
+    if a is None:
+        return
     _assert_refused(lambda: ConvexProblem.build(
         a["X"], a["y"], loss=a["loss"], beta=a["beta"], patterns="sampled",
         n_patterns=a["n_patterns"], seed=0, sample_weight=a["sample_weight"]), argument)
@@ -140,11 +147,8 @@ def test_build_refuses_bad_input(fault):
 @FUZZ
 @given(fault=faults())
 def test_certify_network_refuses_bad_input(fault):
-    argument, mutate = fault
-    a = _good()
-    a["y"] = 2.0 * a["y"] - 1
-    mutate(a)
-    if a.get("one_class"):
+    argument, a = _broken_targets(fault)
+    if a is None:
         return
     network = TwoLayerReLU(np.ones((3, 2)), np.ones(3), np.zeros(3))
     _assert_refused(lambda: certify_network(

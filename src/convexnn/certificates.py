@@ -290,16 +290,16 @@ def _dual_of_rows(X: np.ndarray, Y: np.ndarray, dual, sample_weight) -> np.ndarr
     """``dual`` as one row per sample: given so, or spread from the distinct samples."""
     dual = check_matrix(dual, "dual", ndim=(1, 2))
     dual = dual[:, None] if dual.ndim == 1 else dual
+    if dual.shape == Y.shape:
+        return dual
     weights = check_sample_weight(sample_weight, X.shape[0])
     *_, index = distinct_samples(X, Y, weights)
     n_distinct = int(index.max()) + 1
-    if dual.shape[1] != Y.shape[1] or dual.shape[0] not in (X.shape[0], n_distinct):
+    if dual.shape != (n_distinct, Y.shape[1]):
         raise ValueError(
             f"dual must have shape ({X.shape[0]}, {Y.shape[1]}) (one row per sample) or "
             f"({n_distinct}, {Y.shape[1]}) (one row per distinct sample of positive weight, as "
             f"an estimator's solution_.dual); got {dual.shape}")
-    if dual.shape[0] == X.shape[0]:
-        return dual
     return expand_dual(dual, weights, index)
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .datasets import _is_number
 
 __all__ = ["main"]
 
@@ -176,14 +177,6 @@ def _numbers(cells: np.ndarray, lines: list[int], path: Path, column: str) -> np
 def _cell(text: str) -> str:
     text = str(text)  # not np.str_, whose repr names its type
     return repr(text if len(text) <= 40 else text[:37] + "...")
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _names(names: list[str], limit: int = 10) -> str:
