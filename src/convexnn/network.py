@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._persistence import read_bundle, read_legacy_network, write_bundle
+from ._bundle import MISSING, Entries, read_bundle, read_npz, write_bundle
 from ._validation import (
     check_beta,
     check_data,
@@ -33,10 +33,10 @@ from .losses import Loss, get_loss
 from .patterns import Patterns, add_bias
 from .solution import ConvexSolution
 
-__all__ = ["TwoLayerReLU"]
+__all__ = ["TwoLayerReLU", "read_legacy_network"]
 
 _FORMAT = "convexnn.TwoLayerReLU/1"  # the legacy .npz format
-_KIND = "convexnn.TwoLayerReLU"  # the .pt + .json format (see convexnn._persistence)
+_KIND = "convexnn.TwoLayerReLU"  # the .pt + .json format (see convexnn._bundle)
 
 
 class TwoLayerReLU:
@@ -387,3 +387,39 @@ class TwoLayerReLU:
     @classmethod
     def _load_npz(cls, path: Path) -> TwoLayerReLU:
         return read_legacy_network(path, reader="TwoLayerReLU.load")
+
+
+def read_legacy_network(path, *, reader: str) -> TwoLayerReLU:
+    """The :class:`TwoLayerReLU` of a file in the legacy ``.npz`` format.
+
+    The file holds ``U``, ``alpha``, optionally ``b``, and a JSON ``header`` with its
+    ``format`` and ``has_bias``; everything is checked (see :func:`convexnn._bundle.read_npz`),
+    including the network's shapes and finiteness, and errors name the file (and the entry).
+    """
+    path = Path(path)
+    arrays = read_npz(path, reader=reader)
+    entries = Entries(reader, path)
+    text = arrays.get("header")
+    if text is None or text.dtype.kind != "U" or text.shape != ():
+        raise ValueError(f"{reader}: {path} is not a convexnn network file (no JSON 'header' "
+                         "array)")
+    try:
+        header = json.loads(str(text))
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"{reader}: {path}: its 'header' is not valid JSON") from exc
+    if not isinstance(header, dict) or header.get("format") != _FORMAT:
+        found = header.get("format", MISSING) if isinstance(header, dict) else header
+        raise entries.error("format", repr(_FORMAT), found)
+    has_bias = entries.get(header, "has_bias", "bool")
+    names = {"U", "alpha", "header"} | ({"b"} if has_bias else set())
+    if set(arrays) != names:
+        raise ValueError(f"{reader}: {path} holds arrays {sorted(arrays)}; a network "
+                         f"{'with' if has_bias else 'without'} bias has {sorted(names)}")
+    for name in names - {"header"}:
+        if arrays[name].dtype.kind not in "biuf":
+            raise ValueError(f"{reader}: {path}: array {name!r} must be numeric; got dtype "
+                             f"{arrays[name].dtype}")
+    try:
+        return TwoLayerReLU(arrays["U"], arrays["alpha"], arrays["b"] if has_bias else None)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{reader}: {path} holds no valid network: {exc}") from exc
