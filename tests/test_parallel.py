@@ -1,5 +1,6 @@
 """The executor adapter: results in order, and bit-identical float64 numbers on every backend."""
 
+import os
 import sys
 
 import joblib
@@ -17,6 +18,13 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def _power(base, exponent):
     return base**exponent
+
+
+def _worker_address(index):
+    """``(index, address of the dask worker running the job)``; fails outside a dask worker."""
+    from distributed import get_worker
+
+    return index, get_worker().address
 
 
 def _cross_validate(n_jobs, backend):
@@ -73,6 +81,26 @@ def test_dask_client_gives_identical_numbers(serial):
 def test_dask_without_a_client_runs_locally(serial):
     pytest.importorskip("dask")
     _assert_identical(serial, _cross_validate(1, "dask"))  # dask's synchronous scheduler
+
+
+def test_dask_jobs_run_on_the_workers_of_the_active_cluster(serial):
+    distributed = pytest.importorskip("distributed")
+    with (distributed.LocalCluster(n_workers=2, processes=False, threads_per_worker=1,
+                                   dashboard_address=None) as cluster,
+          distributed.Client(cluster) as client):
+        results = run_jobs(_worker_address, [(index,) for index in range(6)], backend="dask")
+        assert [index for index, _ in results] == list(range(6))
+        assert {address for _, address in results} <= set(client.scheduler_info()["workers"])
+        _assert_identical(serial, _cross_validate(2, "dask"))
+
+
+def test_dask_without_a_client_runs_on_a_local_cluster_it_closes():
+    distributed = pytest.importorskip("distributed")
+    # os.getpid: a job whose function the worker processes unpickle without importing torch
+    pids = run_jobs(os.getpid, [()] * 4, n_jobs=2, backend="dask")
+    assert len(pids) == 4 and os.getpid() not in pids and len(set(pids)) <= 2
+    with pytest.raises(ValueError, match="No global client"):
+        distributed.get_client()  # the cluster started for the call is gone
 
 
 @pytest.mark.slow

@@ -1,26 +1,34 @@
-"""Run independent jobs through an existing executor: joblib (default), dask or ray.
+"""Run independent jobs with joblib, on its own workers or on a dask or ray cluster.
 
 Regularization paths, cross-validation folds and grids of ``beta`` are made of solves that do not
-depend on each other; :func:`run_jobs` maps a function over them with an engine that already
-exists, and never schedules anything itself. Results come back in the order of the jobs, and
-each job computes the same numbers whichever engine runs it (the solvers are deterministic), so
-a backend only changes where the work happens.
+depend on each other; :func:`run_jobs` maps a function over them with ``joblib.Parallel``, and
+joblib's backends (``joblib.parallel_config(backend=...)``) run them: the engines' own joblib
+integrations, nothing scheduled here. Results come back in the order of the jobs, and each job
+computes the same numbers whichever engine runs it (the solvers are deterministic), so a backend
+only changes where the work happens.
 
-* ``"joblib"`` (installed with scikit-learn): ``joblib.Parallel``; ``n_jobs`` workers, and
-  ``joblib.parallel_config`` decides when ``n_jobs`` is None, as everywhere in scikit-learn.
-* ``"dask"`` (extra ``convexnn[dask]``): the active ``dask.distributed`` client when there is one
-  (``Client(...)`` connected to a cluster), else ``dask.delayed`` on dask's local process pool.
-* ``"ray"`` (extra ``convexnn[ray]``): ``ray.remote`` tasks on the running Ray instance, or on
-  a local one started with ``n_jobs`` CPUs (left running for the next call, as Ray does itself;
-  ``ray.shutdown()`` stops it).
+* ``"joblib"`` (installed with scikit-learn): the backend of the enclosing
+  ``joblib.parallel_config`` (loky processes by default) with ``n_jobs`` workers;
+  ``parallel_config`` decides when ``n_jobs`` is None, as everywhere in scikit-learn.
+* ``"dask"`` (extra ``convexnn[dask]``): joblib's ``"dask"`` backend on the active
+  ``dask.distributed`` client (``Client(...)`` connected to a cluster), whose workers all take
+  jobs; without one, on a local cluster of ``n_jobs`` single-threaded worker processes started
+  for the call and closed after it (one worker: the jobs run in this process, in order).
+* ``"ray"`` (extra ``convexnn[ray]``): Ray's joblib backend (``ray.util.joblib.register_ray``)
+  on every CPU of the running Ray instance, or of a local one started with ``n_jobs`` CPUs (left
+  running for the next call, as Ray does itself; ``ray.shutdown()`` stops it).
 """
 
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
 from importlib import import_module
 from typing import Any
+
+import joblib
 
 __all__ = ["BACKENDS", "run_jobs"]
 
@@ -51,44 +59,51 @@ def _cpu_count(n_jobs: int | None) -> int | None:
     """Workers for engines that take a count: negative ``n_jobs`` counts back from all CPUs."""
     if n_jobs is None or n_jobs > 0:
         return n_jobs
-    import os
-
     return max(1, (os.cpu_count() or 1) + 1 + n_jobs)
 
 
-def _run_joblib(fn, jobs, n_jobs):
-    import joblib
+@contextmanager
+def _joblib(n_jobs):
+    """joblib's own workers, as the enclosing ``parallel_config`` sets them up."""
+    yield n_jobs
 
-    return joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(fn)(*args) for args in jobs)
 
-
-def _run_dask(fn, jobs, n_jobs):
-    dask = _import("dask", "dask")
+@contextmanager
+def _dask(n_jobs):
+    """joblib's dask backend on the active client, else on a local cluster for this call."""
+    distributed = _import("dask.distributed", "dask")
     try:
-        from distributed import get_client
-
-        client = get_client()
-    except (ImportError, ValueError):  # no distributed, or no client is running
+        client = distributed.get_client()
+    except ValueError:  # no client is running
         client = None
-    if client is not None:
-        futures = [client.submit(fn, *args, pure=False) for args in jobs]
-        return client.gather(futures)
-    workers = _cpu_count(n_jobs)
-    tasks = [dask.delayed(fn, pure=False)(*args) for args in jobs]
-    if workers == 1:
-        return list(dask.compute(*tasks, scheduler="synchronous"))
-    return list(dask.compute(*tasks, scheduler="processes", num_workers=workers))
+    if client is not None:  # its cluster decides the workers
+        with joblib.parallel_config(backend="dask", client=client):
+            yield -1
+        return
+    workers = _cpu_count(n_jobs) or os.cpu_count() or 1
+    if workers == 1:  # joblib runs the jobs of a single worker in this process itself
+        yield 1
+        return
+    with (distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
+                                   dashboard_address=None) as cluster,
+          distributed.Client(cluster, set_as_default=False) as local,
+          joblib.parallel_config(backend="dask", client=local)):
+        yield -1
 
 
-def _run_ray(fn, jobs, n_jobs):
+@contextmanager
+def _ray(n_jobs):
+    """Ray's joblib backend on every CPU of the running (or a new local) Ray instance."""
     ray = _import("ray", "ray")
     if not ray.is_initialized():
         ray.init(num_cpus=_cpu_count(n_jobs), include_dashboard=False, log_to_driver=False)
-    remote = ray.remote(fn)
-    return ray.get([remote.remote(*args) for args in jobs])
+    _import("ray.util.joblib", "ray").register_ray()
+    with joblib.parallel_config(backend="ray"):
+        yield -1
 
 
-_RUNNERS = {"joblib": _run_joblib, "dask": _run_dask, "ray": _run_ray}
+#: backend name -> context manager that configures joblib for it and yields Parallel's n_jobs
+_ENGINES = {"joblib": _joblib, "dask": _dask, "ray": _ray}
 
 
 def run_jobs(fn: Callable[..., Any], jobs: Iterable[Sequence], *, n_jobs: int | None = None,
@@ -99,14 +114,14 @@ def run_jobs(fn: Callable[..., Any], jobs: Iterable[Sequence], *, n_jobs: int | 
     ----------
     fn : callable
         A picklable function (defined at module level); it runs in other processes for every
-        backend but joblib with one job.
+        backend but joblib and dask with one worker.
     jobs : iterable of tuples
         The positional arguments of each call.
     n_jobs : int, optional
         Workers: a positive count, or a negative one counted back from the CPUs (-1: all).
         None lets joblib's ``parallel_config`` decide (one worker by default), uses all CPUs
-        of dask's local pool, and leaves a running Ray instance as it is. Ignored by an active
-        dask client, whose cluster decides.
+        for dask's local cluster, and leaves a running Ray instance as it is. Ignored by an
+        active dask client, whose cluster decides.
     backend : {"joblib", "dask", "ray"}, default="joblib"
         The engine; dask and ray are optional extras.
 
@@ -120,8 +135,8 @@ def run_jobs(fn: Callable[..., Any], jobs: Iterable[Sequence], *, n_jobs: int | 
     ImportError
         When the backend's package is not installed (naming the extra to install).
     """
-    if backend not in _RUNNERS:
-        raise ValueError(f"backend must be one of {list(_RUNNERS)}; got {backend!r}")
+    if backend not in _ENGINES:
+        raise ValueError(f"backend must be one of {list(_ENGINES)}; got {backend!r}")
     if not callable(fn):
         raise TypeError(f"fn must be callable; got {type(fn).__name__}")
     n_jobs = _check_n_jobs(n_jobs)
@@ -133,4 +148,5 @@ def run_jobs(fn: Callable[..., Any], jobs: Iterable[Sequence], *, n_jobs: int | 
     jobs = [tuple(args) for args in jobs]
     if not jobs:
         return []
-    return list(_RUNNERS[backend](fn, jobs, n_jobs))
+    with _ENGINES[backend](n_jobs) as workers:
+        return list(joblib.Parallel(n_jobs=workers)(joblib.delayed(fn)(*args) for args in jobs))
