@@ -21,8 +21,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
-from scipy.optimize import lsq_linear, minimize_scalar, nnls
+from scipy.optimize import lsq_linear, nnls
 
+from ._duality import best_dual_scale
 from ._samples import distinct_samples, expand_dual
 from ._validation import check_data, check_instance, check_matrix, check_sample_weight
 from .network import TwoLayerReLU
@@ -176,30 +177,17 @@ def dual_constraint_max(problem: ConvexProblem, Lam: np.ndarray, *,
 
 def dual_bound(problem: ConvexProblem, Lam: np.ndarray, *,
                gated: bool | None = None) -> tuple[float, float]:
-    """Best lower bound ``max_t -L*(t Lam)`` over feasible scalings; returns ``(bound, t)``."""
+    """Best lower bound ``max_t -L*(t Lam)`` over feasible scalings; returns ``(bound, t)``.
+
+    ``Lam`` is mapped into the conjugate's domain, its largest dual constraint computed exactly
+    (:func:`dual_constraint_max`) and the scale searched by
+    :func:`convexnn._duality.best_dual_scale`.
+    """
     ops = problem.operators()
     Lam_t = problem.loss.into_domain(torch.as_tensor(Lam, dtype=ops.dtype), ops.Y, ops.weights)
     worst = dual_constraint_max(problem, Lam_t.numpy(), gated=gated)
     t_max = problem.beta / worst if worst > 0 else math.inf
-
-    def value(t: float) -> float:
-        return -problem.loss.conjugate(t * Lam_t, ops.Y, ops.weights)
-
-    # the conjugate's domain is star-shaped around 0 for all our losses: shrink t into it
-    t_hi = min(t_max, 1e6)
-    if not math.isfinite(value(t_hi)):
-        lo, hi = 0.0, t_hi
-        for _ in range(100):
-            mid = 0.5 * (lo + hi)
-            lo, hi = (mid, hi) if math.isfinite(value(mid)) else (lo, mid)
-        t_hi = lo
-    candidates = [0.0, t_hi]
-    if t_hi > 0:
-        res = minimize_scalar(lambda t: -value(t), bounds=(0.0, t_hi), method="bounded",
-                              options={"xatol": 1e-12 * max(t_hi, 1.0)})
-        candidates.append(float(res.x))
-    best_t = max(candidates, key=value)
-    return value(best_t), best_t
+    return best_dual_scale(problem.loss, Lam_t, ops.Y, ops.weights, t_max, rtol=1e-12)
 
 
 def _certificate(problem: ConvexProblem, primal: float, candidates, cone_violation: float,

@@ -17,8 +17,9 @@ squares problem per group (what :func:`convexnn.certificates.dual_constraint_max
 whose bound still exceeds ``beta`` get a few batched projected-gradient steps on (*).
 
 The dual candidate (the loss gradient at the current prediction, or a solver's own dual
-estimate) is scaled by the best ``t <= beta / max bound`` (as
-:func:`convexnn.certificates.dual_bound` does). These are fast equivalents of the
+estimate) is scaled by the best ``t <= beta / max bound`` (by
+:func:`convexnn._duality.best_dual_scale`, to a looser accuracy than
+:func:`convexnn.certificates.dual_bound`). These are fast equivalents of the
 :mod:`convexnn.certificates` functions for use inside solver loops; ``certify`` re-checks a
 final point independently.
 """
@@ -29,8 +30,8 @@ import math
 from dataclasses import dataclass
 
 import torch
-from scipy.optimize import minimize_scalar
 
+from .._duality import best_dual_scale
 from ._common import Lifted, prune
 
 __all__ = [
@@ -38,7 +39,6 @@ __all__ = [
     "Gap",
     "batched_nnls",
     "best_of_gaps",
-    "best_dual_value",
     "cone_bounds",
     "exact_gap",
     "gated_gap",
@@ -62,28 +62,6 @@ class Gap:
     dual: float
     relative: float
     Lam: torch.Tensor
-
-
-def best_dual_value(loss, Lam: torch.Tensor, Y: torch.Tensor, weights: torch.Tensor,
-                    t_max: float) -> float:
-    """``max_{0 <= t <= t_max} -L*(t Lam)`` (concave in ``t``; bounded Brent search)."""
-
-    def value(t: float) -> float:
-        return -loss.conjugate(t * Lam, Y, weights)
-
-    t_hi = min(t_max, 1e6)
-    if not math.isfinite(value(t_hi)):  # the conjugate's domain is star-shaped around 0
-        lo, hi = 0.0, t_hi
-        for _ in range(60):
-            mid = 0.5 * (lo + hi)
-            lo, hi = (mid, hi) if math.isfinite(value(mid)) else (lo, mid)
-        t_hi = lo
-    at_hi = value(t_hi)
-    if t_hi == 0 or value((1 - 1e-7) * t_hi) <= at_hi:
-        return max(at_hi, value(0.0))  # increasing at t_hi: by concavity the maximum is there
-    res = minimize_scalar(lambda t: -value(t), bounds=(0.0, t_hi), method="bounded",
-                          options={"xatol": 1e-7 * t_hi})
-    return max(at_hi, value(0.0), -float(res.fun))
 
 
 def _into_domain(ops, Lam: torch.Tensor) -> torch.Tensor:
@@ -115,7 +93,7 @@ def _gap(lifted: Lifted, U: torch.Tensor, Z: torch.Tensor, Lam: torch.Tensor,
         # into the domain there (a change of its rounding's size)
         Y, weights = Y.to(torch.float64), weights.to(torch.float64)
         candidate = ops.loss.into_domain(Lam.to(torch.float64), Y, weights)
-    dual = best_dual_value(ops.loss, candidate, Y, weights, t_max)
+    dual, _ = best_dual_scale(ops.loss, candidate, Y, weights, t_max, rtol=1e-7)
     return Gap(primal, dual, (primal - dual) / max(abs(primal), 1e-12), Lam)
 
 

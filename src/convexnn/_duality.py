@@ -1,0 +1,67 @@
+"""The best lower bound from a dual candidate: the scale search of weak duality.
+
+Weak duality for program (8) (Pilanci & Ergen, ICML 2020, the dual of program (8) for any convex
+loss; Ergen & Pilanci, JMLR 2021, Theorem 13): every ``Lam`` in the dual feasible set gives the
+lower bound ``-L*(Lam)`` of the optimum. A candidate (a loss gradient, a solver's dual) whose
+largest dual constraint is ``worst`` is feasible after scaling by any ``t <= beta / worst``, so
+the bound is ``max_{0 <= t <= t_max} -L*(t Lam)``: a concave function of ``t`` (``L*`` is
+convex), maximized here. :mod:`convexnn.certificates` calls it for final certificates and
+:mod:`convexnn.solvers._stopping` inside solver loops, with different accuracies.
+"""
+
+from __future__ import annotations
+
+import math
+
+from scipy.optimize import minimize_scalar
+
+__all__ = ["MAX_DUAL_SCALE", "best_dual_scale"]
+
+#: the scale searched at most (a candidate of dual constraint 0 is feasible at every scale)
+MAX_DUAL_SCALE = 1e6
+
+#: halvings of ``[0, t]`` when the largest feasible scale lies outside the conjugate's domain
+_BISECTIONS = 100
+
+
+def best_dual_scale(loss, Lam, Y, weights, t_max: float, *,
+                    rtol: float) -> tuple[float, float]:
+    """``(max_t -L*(t Lam), t)`` over ``0 <= t <= t_max``: the bound and the scale attaining it.
+
+    Parameters
+    ----------
+    loss : Loss
+    Lam : Tensor of shape (n_samples, n_outputs)
+        The candidate, in the conjugate's domain (see ``Loss.into_domain``).
+    Y, weights : Tensor
+        The targets and sample weights the conjugate is taken at.
+    t_max : float
+        The largest feasible scale, ``beta / worst`` (``inf`` when ``worst`` is 0).
+    rtol : float
+        Relative accuracy in ``t``: of the search for the maximum, and of the test that the
+        value still increases at the largest scale (where the maximum then is, by concavity).
+
+    Returns
+    -------
+    bound : float
+        The best value found; a valid lower bound whatever its accuracy.
+    t : float
+        Its scale (the first of ``0``, the largest scale and the search's point on ties).
+    """
+
+    def value(t: float) -> float:
+        return -loss.conjugate(t * Lam, Y, weights)
+
+    t_hi = min(t_max, MAX_DUAL_SCALE)
+    if not math.isfinite(value(t_hi)):  # the conjugate's domain is star-shaped around 0
+        lo, hi = 0.0, t_hi
+        for _ in range(_BISECTIONS):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if math.isfinite(value(mid)) else (lo, mid)
+        t_hi = lo
+    points = [(value(0.0), 0.0), (value(t_hi), t_hi)]
+    if t_hi > 0 and value((1 - rtol) * t_hi) > points[1][0]:  # not increasing at t_hi
+        res = minimize_scalar(lambda t: -value(t), bounds=(0.0, t_hi), method="bounded",
+                              options={"xatol": rtol * t_hi})
+        points.append((-float(res.fun), float(res.x)))
+    return max(points, key=lambda point: point[0])
