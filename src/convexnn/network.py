@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ._bundle import MISSING, Entries, read_bundle, read_npz, write_bundle
+from ._groups import NEGLIGIBLE, significant
 from ._validation import (
     check_beta,
     check_data,
@@ -160,7 +161,7 @@ class TwoLayerReLU:
 
     # ---------------------------------------------------------------------------- recovery
     @classmethod
-    def from_convex(cls, solution, rtol: float = 1e-9) -> TwoLayerReLU:
+    def from_convex(cls, solution, rtol: float = NEGLIGIBLE) -> TwoLayerReLU:
         """The network of Theorem 1 from a solution of program (8) (or of the gated relaxation).
 
         Groups with norm at most ``rtol`` times the largest are dropped (interior-point
@@ -183,7 +184,7 @@ class TwoLayerReLU:
         d, _, k = solution.V.shape
         rows, alphas = [], []
         for (B, sign), m in zip(blocks, norms, strict=True):
-            for i, c in zip(*np.nonzero(m > rtol * scale), strict=True):
+            for i, c in zip(*np.nonzero(significant(m, scale, rtol)), strict=True):
                 root = np.sqrt(m[i, c])
                 rows.append(B[:, i, c] / root)
                 a = np.zeros(k)

@@ -30,6 +30,7 @@ import torch
 from sklearn.model_selection import check_cv
 from sklearn.utils import check_random_state
 
+from ._groups import ACTIVE_RTOL
 from ._validation import check_beta, check_data, check_matrix, check_positive_int
 from .certificates import certify as certify_solution
 from .certificates import dual_constraint_max
@@ -54,12 +55,6 @@ __all__ = [
 #: keywords of :meth:`ConvexProblem.build` that describe the program of a path (all but beta)
 _BUILD_OPTIONS = ("loss", "bias", "patterns", "n_patterns", "seed", "gated", "sample_weight")
 _METRICS = ("auto", "mse", "error_rate")
-
-#: groups smaller than this times the largest are not counted as neurons along a path: the
-#: conic (interior-point) solutions keep every group slightly nonzero, measured up to 3e-5 of
-#: the largest on the exponential cone (logistic) and ~1e-6 on second-order cones, while real
-#: groups there were at least 4e-4 of the largest (the first-order solvers zero groups exactly)
-ACTIVE_RTOL = 1e-4
 
 
 def _as_problem(problem_or_X, y, build_options: dict, caller: str) -> ConvexProblem:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy.optimize import nnls
 
+from ._groups import NEGLIGIBLE, significant
 from .problem import ConvexProblem
 
 __all__ = ["ConvexSolution"]
@@ -146,12 +147,12 @@ class ConvexSolution:
                               iterations=self.iterations, time=self.time, history=self.history,
                               reason=self.reason)
 
-    def n_active_groups(self, rtol: float = 1e-9) -> int:
+    def n_active_groups(self, rtol: float = NEGLIGIBLE) -> int:
         """Number of groups with norm above ``rtol`` times the largest (= neurons recovered)."""
         blocks = [self.V] if self.W is None else [self.V, self.W]
         norms = [np.linalg.norm(B, axis=0) for B in blocks]
         scale = max(float(m.max(initial=0.0)) for m in norms)
-        return int(sum(np.count_nonzero(m > rtol * scale) for m in norms)) if scale > 0 else 0
+        return int(sum(np.count_nonzero(significant(m, scale, rtol)) for m in norms))
 
 
 def _least_distance(A: np.ndarray, h: np.ndarray, index: int) -> np.ndarray:

@@ -55,6 +55,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from .._groups import NEGLIGIBLE, significant
 from .._validation import (
     check_beta,
     check_data,
@@ -221,10 +222,10 @@ class ConvReLUSolution:
     status: str
     time: float
 
-    def n_active_groups(self, rtol: float = 1e-9) -> int:
+    def n_active_groups(self, rtol: float = NEGLIGIBLE) -> int:
         norms = np.concatenate([np.linalg.norm(self.V, axis=0).ravel(),
                                 np.linalg.norm(self.W, axis=0).ravel()])
-        return int(np.count_nonzero(norms > rtol * norms.max())) if norms.max() > 0 else 0
+        return int(np.count_nonzero(significant(norms, norms.max(), rtol)))
 
 
 def solve_conv_relu(problem: ConvReLUProblem, *, solver: str = "CLARABEL",
@@ -265,7 +266,8 @@ def solve_conv_relu(problem: ConvReLUProblem, *, solver: str = "CLARABEL",
                             float(prob.value), status, elapsed)
 
 
-def conv_relu_network(solution: ConvReLUSolution, *, rtol: float = 1e-9) -> TwoLayerConvNet:
+def conv_relu_network(solution: ConvReLUSolution, *,
+                      rtol: float = NEGLIGIBLE) -> TwoLayerConvNet:
     """The ReLU CNN of Theorem 1's map: one filter per nonzero group of (C).
 
     Group ``v_gic`` becomes the filter ``v / sqrt(||v||)`` with readout ``+sqrt(||v||)`` at region
@@ -281,7 +283,7 @@ def conv_relu_network(solution: ConvReLUSolution, *, rtol: float = 1e-9) -> TwoL
     scale = max(float(np.linalg.norm(B, axis=0).max(initial=0.0)) for B, _ in blocks)
     for B, sign in blocks:
         norms = np.linalg.norm(B, axis=0)
-        for q, c in zip(*np.nonzero(norms > rtol * scale), strict=True):
+        for q, c in zip(*np.nonzero(significant(norms, scale, rtol)), strict=True):
             root = np.sqrt(norms[q, c])
             units.append((B[:, q, c] / root, region[q], c, sign * root))
     k = problem.Y.shape[1]

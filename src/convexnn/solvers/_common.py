@@ -20,6 +20,7 @@ import time
 import numpy as np
 import torch
 
+from .._groups import NEGLIGIBLE, significant
 from .._validation import check_positive_int
 from ..problem import ConvexProblem
 from ..solution import ConvexSolution
@@ -150,20 +151,15 @@ def initial_point(lifted: Lifted, warm_start: ConvexSolution | None) -> torch.Te
                      dim=1)
 
 
-#: groups this much smaller than the largest are numerically zero; it is the default ``rtol`` of
-#: ``TwoLayerReLU.from_convex``, so the recovered network keeps every group of a pruned point
-NEGLIGIBLE = 1e-9
-
-
 def prune(U: torch.Tensor) -> torch.Tensor:
-    """``U`` with the groups of norm at most ``NEGLIGIBLE`` times the largest set to zero.
+    """``U`` with its negligible groups (:mod:`convexnn._groups`) set to zero.
 
     Zeroing a group keeps the cones satisfied and changes the objective by a negligible amount;
     afterwards the network of Theorem 1 reproduces the convex predictions exactly (it would
     otherwise drop those groups and differ by their contribution).
     """
     norms = torch.linalg.vector_norm(U, dim=0, keepdim=True)
-    return U * (norms > NEGLIGIBLE * norms.max())
+    return U * significant(norms, norms.max(), NEGLIGIBLE)
 
 
 def make_solution(problem: ConvexProblem, lifted: Lifted, U: torch.Tensor, Lam: torch.Tensor,
