@@ -1,13 +1,14 @@
 """The non-convex baseline: the same two-layer ReLU network trained by Adam or SGD in PyTorch.
 
-The objective is exactly :meth:`convexnn.network.TwoLayerReLU.objective`, papers.md (2) with a
-mean loss::
+The objective is exactly :meth:`convexnn.network.TwoLayerReLU.objective`, the weight-decay
+problem (2) of Pilanci & Ergen (ICML 2020) with a mean loss::
 
     L( sum_j (X u_j + b_j)_+ alpha_j , Y ) + beta/2 ( ||U||_F^2 + ||b||^2 + sum_j ||alpha_j||_1^2 )
 
 so its final value can be compared number for number with the optimum of the convex program (8)
 and certified with :func:`convexnn.certificates.certify_network`. Local methods can only end at
-or above the convex optimum (papers.md 5, fact 7); how far above is what this baseline measures.
+or above the convex optimum (by Theorem 1 there, it is the global optimum); how far above is
+what this baseline measures.
 """
 
 from __future__ import annotations

@@ -1,17 +1,19 @@
 """Optimality certificates: a lower bound from a feasible dual point, and the duality gap.
 
-Weak duality for program (8) with any convex loss (papers.md 1.5)::
+Weak duality for program (8) with any convex loss (Pilanci & Ergen, ICML 2020; Ergen & Pilanci,
+JMLR 2021, Theorem 13)::
 
     p* >= -L*(Lam)   for every Lam with, for all patterns i and outputs c,
         max_{v in K_i, ||v|| <= 1}  -<X^T D_i lam_c, v>  <= beta     and the same with +,
     K_i = {v : (2 D_i - I) X v >= 0}.
 
-The inner maximum equals ``min_{a >= 0} ||g + X^T (2 D_i - I) a||`` (conic duality, papers.md 1.3),
-a non-negative least-squares problem. A candidate ``Lam`` (the loss gradient at a primal point,
-or a solver's dual) is scaled by ``t`` into the feasible set and ``-L*(t Lam)`` maximized over
-``t``. When the patterns are *all* patterns of the data the bound holds for every two-layer ReLU
-network of any width, so the gap certifies global optimality; with sampled patterns it holds for
-networks whose neurons use those patterns (the scope says which).
+The inner maximum equals ``min_{a >= 0} ||g + X^T (2 D_i - I) a||`` (conic duality, the step from
+which Pilanci & Ergen derive program (8)), a non-negative least-squares problem. A candidate
+``Lam`` (the loss gradient at a primal point, or a solver's dual) is scaled by ``t`` into the
+feasible set and ``-L*(t Lam)`` maximized over ``t``. When the patterns are *all* patterns of
+the data the bound holds for every two-layer ReLU network of any width, so the gap certifies
+global optimality; with sampled patterns it holds for networks whose neurons use those patterns
+(the scope says which).
 """
 
 from __future__ import annotations

@@ -54,10 +54,12 @@ class TwoLayerReLU:
 
     Notes
     -----
-    The weight-decay objective of :meth:`objective` is papers.md (2) with a mean loss,
+    The weight-decay objective of :meth:`objective` is problem (2) of Pilanci & Ergen (ICML 2020)
+    with a mean loss,
     ``L(f(X), Y) + beta/2 (||U||_F^2 + ||b||^2 + sum_j ||alpha_j||_1^2)``; for one output this is
     plain weight decay ``beta/2 (||U||^2 + ||b||^2 + ||alpha||^2)``, for several outputs the
-    decoupled l1 output penalty under which program (8) is exact (papers.md 1.6).
+    decoupled l1 output penalty under which program (8) is exact (Ergen & Pilanci, JMLR 2021,
+    Section 4.5.5).
     """
 
     def __init__(self, U, alpha, b=None):

@@ -5,9 +5,10 @@ For patterns ``D_1..D_P`` (columns of ``patterns.D``), data ``X`` (n, d) and tar
     min_{V, W}  L( sum_i D_i X (v_i - w_i), Y ) + beta * sum_{i,c} ( ||v_ic||_2 + ||w_ic||_2 )
     s.t.        (2 D_i - I) X v_ic >= 0,   (2 D_i - I) X w_ic >= 0                          (8)
 
-with one copy of the variables per output ``c`` (the decoupled l1 output penalty of papers.md
-1.6 for k > 1). The *gated* relaxation drops the cone constraints and merges ``v - w`` into one
-group ``u``; its optimum is a lower bound of (8).
+with one copy of the variables per output ``c`` (for k > 1, the decoupled l1 output penalty of
+Ergen & Pilanci, JMLR 2021, Section 4.5.5, whose dual constraint separates by output). The
+*gated* relaxation drops the cone constraints and merges ``v - w`` into one group ``u``; its
+optimum is a lower bound of (8).
 
 Layout: ``V`` and ``W`` are arrays of shape ``(d, P, k)``, so ``V[:, i, c]`` is ``v_i`` for output
 ``c`` and ``X @ V.reshape(d, P * k)`` computes all pre-activations in one product.

@@ -1,4 +1,4 @@
-"""Convolutional and linear architectures as convex programs (papers.md section 3).
+"""Convolutional and linear architectures as convex programs (Pilanci & Ergen, ICML 2020).
 
 What is covered exactly, and where the equivalences stop (derivations in each module's
 docstring and in ``docs/architectures.md``):

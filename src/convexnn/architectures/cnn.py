@@ -1,4 +1,5 @@
-"""Two-layer ReLU CNNs as convex programs over patch activation patterns (papers.md 3.4).
+"""Two-layer ReLU CNNs as convex programs over patch activation patterns (program (8) of
+Pilanci & Ergen, ICML 2020, with one cone per patch; derived below).
 
 **Architecture** (:class:`~.modules.TwoLayerConvNet`, ``activation="relu"``): ``m`` filters
 ``u_j in R^h`` on the patches ``x_k`` of the input (``k = 1..K`` output positions), ReLU, sum
@@ -10,9 +11,9 @@
 
 ``G = 1`` (global pooling) with one output is plain weight decay; for ``G > 1`` (``G = K``: a fully
 connected second layer) or ``k > 1`` outputs the readout penalty is the squared l1 norm of each
-filter's outgoing weights, the decoupled penalty of papers.md 1.6 (with plain weight decay these
-cases are copositive programs, not covered). Mean pooling is sum pooling on patches scaled by
-``1 / |R_g|``.
+filter's outgoing weights, the decoupled penalty of Ergen & Pilanci (JMLR 2021, Section 4.5.5;
+with plain weight decay these cases are copositive programs, Section 4.5.4 there, not covered).
+Mean pooling is sum pooling on patches scaled by ``1 / |R_g|``.
 
 **Derivation.** (i) Rescaling ``(t u_j, w_j / t)`` keeps ``f`` and turns the penalty into
 ``beta sum_j ||u_j|| ||w_j||_1`` (AM-GM). (ii) A filter with several nonzero readout entries is
@@ -303,11 +304,11 @@ def local_filter_patterns(inputs, geometry: ConvGeometry, n_patterns: int, *,
     """Patterns of a *fully connected* ReLU network from random local filters.
 
     Each generator is a Gaussian filter of ``geometry.kernel_size`` placed at a random output
-    position (zeros elsewhere), as in the papers' "convolutional" pattern sampling for CIFAR-10
-    (papers.md 1.7). The patterns are those of the flattened inputs ``(n, C * prod(spatial))``,
-    so they feed the core's program (8) (:class:`~convexnn.problem.ConvexProblem` with
-    ``bias=False``), whose solution is a fully connected network: a restriction of (8), not a
-    CNN.
+    position (zeros elsewhere), as in the "convolutional" pattern sampling of the authors'
+    CIFAR-10 code for Pilanci & Ergen (ICML 2020). The patterns are those of the flattened inputs
+    ``(n, C * prod(spatial))``, so they feed the core's program (8)
+    (:class:`~convexnn.problem.ConvexProblem` with ``bias=False``), whose solution is a fully
+    connected network: a restriction of (8), not a CNN.
 
     Returns
     -------

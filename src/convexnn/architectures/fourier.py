@@ -1,4 +1,5 @@
-"""Linear circular CNNs as l1 (group lasso) models on discrete Fourier features (papers.md 3.3).
+"""Linear circular CNNs as l1 (group lasso) models on discrete Fourier features (Pilanci &
+Ergen, ICML 2020: convolutional linear networks as l1 models in a Fourier feature space).
 
 **Architecture.** Inputs ``x = (x^1..x^C)``, ``C`` channels of signals or images with ``d``
 entries each (spatial shape ``s``). Path ``j = 1..m``: a full-length circular convolution
@@ -30,7 +31,7 @@ of a pair is then attained too. So for every ``m >= 1``
     min J = min_theta L(sum_c X^c theta^c, Y) + (beta / sqrt(d)) sum_om ||(F theta)_om||_2,  (F)
 
 one channel group (``C`` complex numbers, i.e. ``2C`` reals) per frequency; for ``C = 1`` this
-is papers.md's ``(beta/sqrt(d)) ||F theta||_1`` with the complex modulus. Summing over *all*
+is the lasso ``(beta/sqrt(d)) ||F theta||_1`` with the complex modulus. Summing over *all*
 ``om`` counts both members of a pair, which is what the network's norms do.
 
 *Real discrete Fourier features.* Let ``R`` be the orthonormal real basis with, per class,

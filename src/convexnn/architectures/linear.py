@@ -1,4 +1,5 @@
-"""Linear networks with weight decay as nuclear-norm programs and their SDPs (papers.md 3.1-3.2).
+"""Linear networks with weight decay as nuclear-norm programs and their SDPs (Pilanci & Ergen,
+ICML 2020: linear networks as semidefinite programs; derived below).
 
 **Two-layer linear networks are nuclear-norm problems.** Let the first layer have ``m`` filters
 ``u_j in R^h`` acting on ``G`` feature blocks ``F_g in R^{n x h}`` of the data, and the second
@@ -24,14 +25,14 @@ a convex program, exactly, for every convex loss and every number of outputs. It
 
 Covered instances (all through :func:`solve_nuclear_norm`):
 
-* fully connected ``x -> W_2^T W_1^T x`` (papers.md 3.1): one block ``F_1 = X`` (``G = 1``,
+* fully connected ``x -> W_2^T W_1^T x``: one block ``F_1 = X`` (``G = 1``,
   ``h = d``), ``M = W_1 W_2``; with one output the nuclear norm is ``||w||_2`` (a ridge-like
   group penalty);
-* linear CNN with a fully connected second layer (papers.md 3.2): ``F_g = X_g`` the patches
+* linear CNN with a fully connected second layer: ``F_g = X_g`` the patches
   at the ``G = K`` output positions, ``M = Z = sum_j u_j w_j^T in R^{h x K k}``;
 * linear CNN with pooling: a linear first layer commutes with pooling, so ``F_g`` is the sum
   (or mean) of the patches of region ``g``; global pooling gives ``G = 1`` and, with one
-  output, the group penalty ``beta ||z||_2`` of papers.md 3.2;
+  output, the group penalty ``beta ||z||_2``;
 * circular convolutions of full length: the circulant patches (see :mod:`.fourier`, where the
   same program becomes a lasso in the Fourier domain).
 

@@ -183,7 +183,7 @@ class ConvGeometry:
 
 
 class TwoLayerConvNet(nn.Module):
-    """``f(x) = readout(pool(act(conv(x))))``: the two-layer CNN of papers.md 3.2-3.4.
+    """``f(x) = readout(pool(act(conv(x))))``: the two-layer CNN of :mod:`.cnn` and :mod:`.linear`.
 
     Parameters
     ----------
@@ -250,7 +250,8 @@ class TwoLayerConvNet(nn.Module):
 
         ``readout_norm="l2"`` is plain weight decay; ``"l1"`` squares the l1 norm of each
         filter's ``G x k`` outgoing weights, the decoupled penalty under which the ReLU CNN with
-        several regions or outputs is a convex program (papers.md 1.6). Both coincide when
+        several regions or outputs is a convex program (Ergen & Pilanci, JMLR 2021, Section
+        4.5.5). Both coincide when
         ``G = k = 1``.
         """
         if readout_norm == "l2":

@@ -1,12 +1,14 @@
 """Certified stopping for the first-order solvers: duality gaps computed in torch.
 
-Weak duality (papers.md 1.5; :mod:`convexnn.certificates`): for every ``Lam`` (n, k) with
+Weak duality (Pilanci & Ergen, ICML 2020, for program (8) with a convex loss; Ergen & Pilanci,
+JMLR 2021, Theorem 13; :mod:`convexnn.certificates`): for every ``Lam`` (n, k) with
 
     max_{u in K_q, ||u|| <= 1}  -<H_qc, u>  <= beta   for all groups (q, c),   H = adjoint(Lam),
 
 the value ``-L*(Lam)`` is a lower bound of the program's optimum. ``K_q = R^d`` for the gated
 relaxation (the maximum is ``||H_qc||``) and ``K_q = {u : S_q * (X u) >= 0}`` for program (8), where
-conic duality gives (papers.md 1.3)
+conic duality gives (the per-pattern dual constraint from which Pilanci & Ergen, ICML 2020, derive
+program (8))
 
     max_{u in K_q, ||u|| <= 1} -<H_qc, u>  =  min_{a >= 0} ||X^T (S_q * a) - H_qc||.        (*)
 

@@ -1,7 +1,9 @@
 """Reference solver: program (8) and its dual SOCP (7) through CVXPY + Clarabel.
 
 Exact to interior-point accuracy; the cost grows cubically, so use it for problems up to a few
-thousand variables (2 d P k). Written to read like the programs in papers.md 1.3-1.5.
+thousand variables (2 d P k). Written to read like the programs of Pilanci & Ergen (ICML 2020):
+program (8), and its dual with one pair of second-order-cone constraints per pattern, by conic
+duality, for any convex loss (Ergen & Pilanci, JMLR 2021, Theorem 13).
 """
 
 from __future__ import annotations
@@ -204,7 +206,8 @@ def solve_dual(problem: ConvexProblem, *, solver: str = "CLARABEL", verbose: boo
 
     for every pattern ``i`` and output ``c`` (gated relaxation: ``||X^T D_i lam_c|| <= beta``).
     Here ``Lam`` is the gradient of the loss at the primal optimum; for the squared loss with
-    ``Lam = -v / n`` this is papers.md (7). Only samples of positive weight enter.
+    ``Lam = -v / n`` this is the dual of Pilanci & Ergen (ICML 2020) in their variable ``v``.
+    Only samples of positive weight enter.
     """
     n, d, P, k = problem.shape
     X, Y, D = problem.X, problem.Y, problem.patterns.D.astype(float)

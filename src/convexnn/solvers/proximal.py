@@ -1,6 +1,8 @@
 """Accelerated proximal gradient (FISTA) for the gated relaxation of program (8).
 
-The gated relaxation (papers.md 1.7) is a group lasso over the lifted features ``D_i X``::
+The gated relaxation (program (8) of Pilanci & Ergen, ICML 2020, without its cone constraints:
+the gated ReLU model of Mishkin, Sahiner & Pilanci, ICML 2022) is a group lasso over the lifted
+features ``D_i X``::
 
     min_U  L( sum_i D_i X u_i , Y )  +  beta * sum_{i,c} ||u_ic||_2
 

@@ -1,6 +1,6 @@
 """The toolkit of Ergen & Pilanci, "Convex Geometry and Duality of Over-parameterized Neural
 Networks" (JMLR 22(212), 2021): closed forms, extreme-point neurons, spike-free relaxations and
-cutting planes. Each function cites its theorem; papers.md section 2 is the digest.
+cutting planes. Each function cites its theorem, lemma or algorithm in that paper.
 
 Conventions (differences from program (8) of :mod:`convexnn.problem`):
 

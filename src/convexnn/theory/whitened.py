@@ -253,7 +253,8 @@ def l0_l1_condition(A, y) -> float:
     two-neuron network is optimal for (4). The paper prints the one-sided ``max v^T (A u)_+``;
     the certificate needs both signs, which is what is computed. The inner maximum is exact:
     one cone per activation pattern (all enumerated), ``max_{u in K_i cap B2} v^T D_i A u =
-    min_{a >= 0} ||A^T D_i v + A^T (2 D_i - I) a||`` (papers.md 1.3), so the whole problem is one
+    min_{a >= 0} ||A^T D_i v + A^T (2 D_i - I) a||`` (conic duality, as in Pilanci & Ergen's
+    derivation of program (8), ICML 2020), so the whole problem is one
     SOCP with ``2 P`` cones (``P = 2^n`` for full row rank: keep ``n`` small). Whitened data give
     exactly 1 (Corollary 7).
 
