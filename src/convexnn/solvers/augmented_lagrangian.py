@@ -106,6 +106,34 @@ def estimate_multipliers(lifted: Lifted, U: torch.Tensor, pre: torch.Tensor,
     return M.reshape(n, Q, k)
 
 
+def _check_program(problem, rho, rho_growth) -> None:
+    """The solver's own requirements: program (8), a smooth loss, a valid penalty schedule."""
+    if problem.gated:
+        raise ValueError("the augmented_lagrangian solver is for program (8) with cone "
+                         "constraints (problem.gated=False); use 'fista' for the gated relaxation")
+    check_smooth_loss(problem, "augmented_lagrangian")
+    if (rho is not None and not rho > 0) or not rho_growth >= 1:
+        raise ValueError(f"rho must be positive and rho_growth >= 1; got rho={rho!r}, "
+                         f"rho_growth={rho_growth!r}")
+
+
+def _projected(lifted: Lifted, x: torch.Tensor, pre: torch.Tensor, M: torch.Tensor,
+               check64: Float64Check | None, verbose: bool):
+    """The honest ending: ``x`` projected onto the cones and pruned, with its certified gap and
+    cone defect; in float64 for a run in a lower precision, whose projections meet the cones
+    only to its rounding, far above ``cone_tol``. Returns ``(point, gap, defect)``."""
+    if check64 is None:
+        U = prune(project_onto_cones(lifted, x, pre))
+        pre_U = lifted.preactivations(U)
+        final, defect = exact_gap(lifted, U, pre_U, M), lifted.cone_defect(pre_U)
+    else:
+        U, final, defect = check64.exact(x, M)
+    if verbose:
+        print(f"[augmented_lagrangian] projected onto the cones: objective "
+              f"{final.primal:.10e}  certified gap {final.relative:.2e}", flush=True)
+    return U, final, defect
+
+
 def solve(problem, *, tol: float = 1e-6, max_iter: int = 20_000, time_limit: float | None = None,
           device="cpu", dtype=torch.float64, warm_start=None, verbose: bool = False,
           rho: float | None = None, rho_growth: float = 10.0, cone_tol: float = 1e-10):
@@ -147,13 +175,7 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 20_000, time_limit: flo
     tol, max_iter, time_limit = check_options(problem, tol=tol, max_iter=max_iter,
                                               time_limit=time_limit, warm_start=warm_start,
                                               name="augmented_lagrangian")
-    if problem.gated:
-        raise ValueError("the augmented_lagrangian solver is for program (8) with cone "
-                         "constraints (problem.gated=False); use 'fista' for the gated relaxation")
-    check_smooth_loss(problem, "augmented_lagrangian")
-    if (rho is not None and not rho > 0) or not rho_growth >= 1:
-        raise ValueError(f"rho must be positive and rho_growth >= 1; got rho={rho!r}, "
-                         f"rho_growth={rho_growth!r}")
+    _check_program(problem, rho, rho_growth)
     ops = problem.operators(device, dtype)
     lifted = Lifted(ops)
     monitor = Monitor("augmented_lagrangian", max_iter, time_limit, verbose, dtype=dtype)
@@ -177,19 +199,7 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 20_000, time_limit: flo
         monitor.record(engine.iterations, gap.primal, gap.relative, cone_violation=defect, rho=rho)
         stalled = monitor.stalled
         if gap.relative <= tol or limit is not None or stalled:
-            # honest ending: project onto the cones and certify that feasible point (in float64
-            # for a run in a lower precision, whose projections meet the cones only to its
-            # rounding, far above cone_tol)
-            if check64 is None:
-                U = prune(project_onto_cones(lifted, engine.x, pre))
-                pre_U = lifted.preactivations(U)
-                final = exact_gap(lifted, U, pre_U, M)
-                final_defect = lifted.cone_defect(pre_U)
-            else:
-                U, final, final_defect = check64.exact(engine.x, M)
-            if verbose:
-                print(f"[augmented_lagrangian] projected onto the cones: objective "
-                      f"{final.primal:.10e}  certified gap {final.relative:.2e}", flush=True)
+            U, final, final_defect = _projected(lifted, engine.x, pre, M, check64, verbose)
             if final.relative <= tol and final_defect <= cone_tol:
                 limit = "optimal"
             elif stalled:
