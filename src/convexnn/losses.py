@@ -3,7 +3,8 @@
 Every loss is an average over samples, ``L(Z) = (1/n) sum_j w_j l(z_j, y_j)`` with per-sample
 weights ``w`` (ones by default), where ``Z`` (n, k) are the network's outputs and ``Y`` (n, k) the
 targets. The conjugate ``L*(Lam) = sup_Z <Lam, Z> - L(Z)`` gives the dual objective ``-L*(Lam)``
-used by the certificates (papers.md 1.5: ``max -l*(v) s.t. |v^T (X u)_+| <= beta``).
+used by the certificates (the dual of Pilanci & Ergen, ICML 2020, for a convex loss;
+Ergen & Pilanci, JMLR 2021, Theorem 13: ``max -l*(v) s.t. |v^T (X u)_+| <= beta``).
 
 Like skglm's datafits, a loss knows only its own math; solvers combine it with the penalty.
 """
