@@ -416,3 +416,16 @@ def test_search_fit_reaches_the_enumerated_optimum_and_says_what_is_proven():
     if est.search_.proven:
         assert est.certificate_.exact_patterns and "global" in est.certificate_.scope
     assert est.certificate_.lower_bound <= reference.objective * (1 + 1e-6)
+
+
+def test_auto_searches_where_enumeration_is_not_cheap():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 4))  # Cover's count about 180,000
+    y = np.sin(X[:, 0]) + X[:, 1] * X[:, 2]
+    # (a time limit keeps the test short; it does not change which patterns "auto" chooses)
+    searched = ConvexReLURegressor(beta=1e-3, random_state=0, time_limit=3).fit(X, y)
+    assert searched.search_ is not None and not searched.patterns_.exact
+    assert "search" in searched.certificate_.scope
+    # one feature plus bias: few patterns, enumerated as before (a global certificate)
+    enumerated = ConvexReLURegressor(beta=1e-3, random_state=0).fit(X[:12, :1], y[:12])
+    assert enumerated.search_ is None and enumerated.patterns_.exact

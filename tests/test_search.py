@@ -156,6 +156,23 @@ def test_budgets_end_the_search():
     assert result.solution.problem.patterns is result.patterns
 
 
+def test_stopping_rules_on_progress_and_the_search_bound():
+    X, y = regression_data(n=60, d=5, seed=1)
+    # a demand of 50 % progress over 3 rounds: the search stops once the objective flattens
+    slow = neuron_search(X, y, beta=1e-3, initial_patterns=5, min_progress=0.5, tol=1e-4,
+                         seed=0, max_rounds=30)
+    objectives = slow.history["objective"]
+    assert slow.status == "no_progress"
+    assert objectives[-4] - objectives[-1] < 0.5 * objectives[-1]
+    # every round records the search's bound, below the round's objective
+    assert all(b <= o for b, o in zip(slow.history["bound"], objectives, strict=True))
+    # a gap target of 99 %: met by the first round whose bound is positive
+    loose = neuron_search(X, y, beta=1e-3, initial_patterns=5, gap_tol=0.99, tol=1e-4, seed=0)
+    assert loose.status == "gap_tol"
+    last = loose.history
+    assert last["objective"][-1] - last["bound"][-1] <= 0.99 * last["objective"][-1]
+
+
 def test_progress_is_reported_per_round():
     X, y = regression_data(n=20, d=2, seed=0)
     seen = []
@@ -179,6 +196,8 @@ def test_gated_search_runs_below_the_relu_search():
     ({"oracle": "best"}, ValueError, "oracle must be"),
     ({"initial_patterns": 0}, ValueError, "initial_patterns must be >= 1"),
     ({"max_rounds": 0}, ValueError, "max_rounds must be >= 1"),
+    ({"gap_tol": 1.0}, ValueError, "gap_tol must be"),
+    ({"min_progress": -0.1}, ValueError, "min_progress must be"),
     ({"progress": 3}, TypeError, "progress must be callable"),
     ({"seed_network": "net"}, TypeError, "seed_network"),
 ])

@@ -506,8 +506,15 @@ def _fit(args, progress) -> int:
                          f"{Estimator.__name__} of this convexnn version does not have")
     bias = not args.no_bias
     Xa = np.hstack([X, np.ones((X.shape[0], 1))]) if bias else X
-    mode, n_patterns, patterns, note = _resolve_patterns(args.patterns, Xa, args.n_patterns,
-                                                         progress)
+    if args.patterns == "search":
+        mode, n_patterns, patterns, note = "search", args.n_patterns, "", None
+    else:
+        mode, n_patterns, patterns, note = _resolve_patterns(args.patterns, Xa, args.n_patterns,
+                                                             progress)
+    if args.patterns in ("auto", "search") and mode != "exact":
+        # too many patterns to enumerate: the neuron search finds the ones that matter
+        mode, note = "search", None
+        patterns = "found by the dual-guided neuron search"
     if note is not None:
         print(f"convexnn: note: {note}", file=sys.stderr)
     estimator = Estimator(beta=args.beta, loss=args.loss, bias=bias, patterns=mode,
@@ -1020,7 +1027,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("data", help="CSV file with a header row")
     fit.add_argument("--target", required=True, help="name of the target column")
     fit.add_argument("--out", required=True, help="where to save the model, e.g. model.pt")
-    _add_problem_arguments(fit, patterns=("auto", "exact", "sampled"), default="auto",
+    _add_problem_arguments(fit, patterns=("auto", "exact", "sampled", "search"), default="auto",
                            n_patterns=100)
     fit.add_argument("--beta", type=_non_negative_float, default=1e-3,
                      help="weight decay (default 1e-3)")
@@ -1132,9 +1139,13 @@ def _add_problem_arguments(parser, *, patterns: tuple, default: str | None,
     parser.add_argument("--patterns", choices=patterns, default=default,
                         help=f"activation patterns: {model}exact: enumerate all (a global "
                              f"bound; refused above {_MAX_PATTERNS} by Cover's count), sampled: "
-                             f"--n-patterns Gaussian directions, auto: exact when Cover's count "
-                             f"is at most {_CHEAP_PATTERNS}, else sampled (default "
-                             f"{default or 'model, else auto'})")
+                             f"--n-patterns Gaussian directions, "
+                             + ("search: the dual-guided neuron search, auto: exact when Cover's "
+                                f"count is at most {_CHEAP_PATTERNS}, else search"
+                                if "search" in patterns else
+                                f"auto: exact when Cover's count is at most {_CHEAP_PATTERNS}, "
+                                "else sampled")
+                             + f" (default {default or 'model, else auto'})")
     parser.add_argument("--n-patterns", type=_positive_int, default=n_patterns,
                         help=f"directions sampled for the patterns (default {n_patterns})")
     parser.add_argument("--seed", type=_seed, default=0,

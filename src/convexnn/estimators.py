@@ -32,7 +32,7 @@ from ._validation import (
 )
 from .certificates import certify
 from .network import TwoLayerReLU
-from .patterns import Patterns, add_bias
+from .patterns import MAX_EXACT, Patterns, add_bias, pattern_count
 from .problem import ConvexProblem
 from .search import neuron_search
 from .solvers import resolve_solver, solve
@@ -42,7 +42,14 @@ __all__ = ["ConvexReLUClassifier", "ConvexReLURegressor", "encode_labels"]
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 #: relative duality gap of the neuron search's final restricted solve, by default
-SEARCH_TOL = 1e-6
+SEARCH_TOL = 1e-4
+#: rounds of the neuron search, by default (on breast_cancer the objective fell below a tuned
+#: Adam's after about 10 rounds and within 2 % of the global optimum after 20: measured,
+#: benchmarks/bench_vs_adam.py)
+SEARCH_ROUNDS = 20
+#: the search stops adding patterns once 3 rounds lowered the objective by less than this
+#: (relative): past that point iris and breast_cancer rounds cost 2-20 s each for 1e-5-1e-4
+SEARCH_PROGRESS = 1e-3
 
 
 def encode_labels(index: np.ndarray, n_classes: int, loss: str) -> np.ndarray:
@@ -175,13 +182,13 @@ class _ConvexReLU(BaseEstimator):
             options["warm_start"] = warm
         return options
 
-    def _searches(self) -> bool:
-        """Whether this fit is a neuron search (``patterns="search"``).
-
-        Not yet the default of ``"auto"``: on breast_cancer the search took minutes where Adam
-        takes seconds (benchmarks/bench_vs_adam.py measures it).
-        """
-        return self.patterns == "search"
+    def _searches(self, Xa: np.ndarray, reused) -> bool:
+        """Whether this fit is a neuron search: ``patterns="search"``, or ``"auto"`` on data
+        whose patterns are too many to enumerate (Cover's count above ``MAX_EXACT``)."""
+        if self.patterns == "search":
+            return True
+        return (self.patterns == "auto" and (reused is None or not reused.exact)
+                and pattern_count(Xa) > MAX_EXACT)
 
     def _seed_network(self) -> TwoLayerReLU | None:
         """``seed_network`` as a network of the (standardized) features the program sees."""
@@ -208,7 +215,8 @@ class _ConvexReLU(BaseEstimator):
         return neuron_search(
             X, Y, loss=loss, beta=params["beta"], bias=self.bias, gated=self.gated,
             sample_weight=weights, initial_patterns=reused, seed_network=self._seed_network(),
-            tol=SEARCH_TOL if self.tol is None else float(self.tol),
+            tol=SEARCH_TOL if self.tol is None else float(self.tol), max_rounds=SEARCH_ROUNDS,
+            min_progress=SEARCH_PROGRESS,
             time_limit=None if self.time_limit is None else float(self.time_limit),
             seed=seed, solver=solver, solver_options=solver_options,
             verbose=bool(self.verbose))
@@ -232,7 +240,7 @@ class _ConvexReLU(BaseEstimator):
             raise ValueError(f"random_state must be None, an int or a numpy RandomState; "
                              f"got {self.random_state!r}") from exc
         self.search_ = None
-        if self._searches():
+        if self._searches(Xa, reused):
             self.search_ = self._search(X, Y, weights, loss, params, seed, reused)
             solution = self.search_.solution
         else:
@@ -344,10 +352,11 @@ _PARAMETERS_DOC = """
     patterns : {"auto", "exact", "sampled", "search"} or Patterns, default="auto"
         Activation patterns of program (8): ``"exact"`` enumerates all (the fit is then the
         global optimum of the network's training problem), ``"sampled"`` draws ``n_patterns``
-        Gaussian directions (a restriction: a valid network, an upper bound), ``"auto"``
-        enumerates when Cover's count is small and samples otherwise; ``"search"`` runs the
-        dual-guided neuron search (:func:`~convexnn.search.neuron_search`): patterns are added
-        where the dual constraint is violated until the search finds no violation;
+        Gaussian directions (a restriction: a valid network, an upper bound), ``"search"`` runs
+        the dual-guided neuron search (:func:`~convexnn.search.neuron_search`): patterns are
+        added where the dual constraint is violated, for at most 20 rounds or until the search
+        finds no violation; ``"auto"`` enumerates when Cover's count is at most 2,000 and
+        searches otherwise;
         ``certificate_`` then states the rigorous gap over the patterns found and, separately,
         the search's (unproven unless every pattern was priced) global bound.
     time_limit : float, optional

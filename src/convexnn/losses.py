@@ -32,6 +32,16 @@ class Loss:
     def gradient(self, Z: torch.Tensor, Y: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         return weights[:, None] * self._derivative(Z, Y) / Z.shape[0]
 
+    def hessian(self, Z: torch.Tensor, Y: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Per-sample Hessian blocks of ``L`` with respect to ``z_j``: (n, k, k) (smooth losses).
+
+        Losses that act on each output separately have diagonal blocks.
+        """
+        if not self.smooth:
+            raise ValueError(f"the {self.name} loss has no Hessian (it is not smooth)")
+        diagonal = weights[:, None] * self._second_derivative(Z, Y) / Z.shape[0]
+        return torch.diag_embed(diagonal)
+
     def lipschitz(self, weights: torch.Tensor) -> float:
         """Lipschitz constant of the gradient with respect to ``Z`` (Frobenius norm)."""
         return self._curvature * float(weights.max()) / weights.shape[0]
@@ -84,6 +94,9 @@ class Squared(Loss):
 
     def _derivative(self, Z, Y):
         return Z - Y
+
+    def _second_derivative(self, Z, Y):
+        return torch.ones_like(Z)
 
     def _conjugate_elementwise(self, S, Y):
         return 0.5 * S**2 + S * Y
@@ -161,6 +174,10 @@ class Logistic(Loss):
     def _derivative(self, Z, Y):
         return -Y * torch.sigmoid(-Y * Z)
 
+    def _second_derivative(self, Z, Y):
+        s = torch.sigmoid(Y * Z)  # y^2 = 1
+        return s * (1 - s)
+
     def _conjugate_elementwise(self, S, Y):
         # with a = -s y in [0, 1]: l*(s) = a log a + (1 - a) log(1 - a)
         a = -S * Y
@@ -201,6 +218,11 @@ class CrossEntropy(Loss):
 
     def _derivative(self, Z, Y):
         return torch.softmax(Z, dim=1) - Y
+
+    def hessian(self, Z, Y, weights):
+        p = torch.softmax(Z, dim=1)
+        blocks = torch.diag_embed(p) - p[:, :, None] * p[:, None, :]
+        return weights[:, None, None] * blocks / Z.shape[0]
 
     def _conjugate_elementwise(self, S, Y):
         # l*(s) = sum_c p_c log p_c with p = s + y in the simplex

@@ -303,8 +303,20 @@ def sample_patterns(X, n_samples: int, *, seed=None, unique: bool = True) -> Pat
     return Patterns(np.hstack(D_parts), np.hstack(G_parts), exact=False)
 
 
+#: ``"auto"`` enumerates the patterns when Cover's count of the data is at most this
+MAX_EXACT = 2_000
+
+
+def pattern_count(X: np.ndarray) -> int:
+    """Cover's bound on the number of activation patterns of ``X``: that of its distinct rows
+    in the dimension of its rank (1 for data of rank 0)."""
+    rank = np.linalg.matrix_rank(X)
+    distinct = np.unique(X, axis=0).shape[0]  # repeated samples add no patterns
+    return cover_count(distinct, rank) if rank else 1
+
+
 def make_patterns(X, patterns="auto", *, n_patterns: int = 100, seed=None,
-                  max_exact: int = 2_000, n_outputs: int = 1) -> Patterns:
+                  max_exact: int = MAX_EXACT, n_outputs: int = 1) -> Patterns:
     """Resolve a user's ``patterns`` argument into a :class:`Patterns`.
 
     ``"exact"`` enumerates all patterns; ``"sampled"`` draws ``n_patterns`` Gaussian directions
@@ -333,10 +345,8 @@ def make_patterns(X, patterns="auto", *, n_patterns: int = 100, seed=None,
     # count the patterns when more may be requested than exist (always on data of moderate
     # size; on large data only when even n samples in general position could not have them)
     if patterns == "auto" or X.size <= 10**6 or n_patterns > cover_count(n, min(n, d)):
-        rank = np.linalg.matrix_rank(X)
-        distinct = np.unique(X, axis=0).shape[0]  # repeated samples add no patterns
-        available = cover_count(distinct, rank) if rank else 1
-        if patterns == "auto" and rank > 0 and available <= max_exact:
+        available = pattern_count(X)
+        if patterns == "auto" and np.any(X) and available <= max_exact:
             return enumerate_patterns(X)
     if patterns == "sampled" and available is not None:
         check_n_patterns(n_patterns, available)

@@ -59,6 +59,12 @@ EXACT_MAX_PATTERNS = 200
 INITIAL_TOL = 1e-2
 #: a round's relative-gap target is this times the last violation's excess (violation - 1)
 TOL_FACTOR = 1e-2
+#: the tightest relative gap of a round that adds patterns (the final solve goes to ``tol``):
+#: near convergence the target above reached 1e-5 and ADMM spent 2,000-3,000 iterations per
+#: round on improvements of 1e-5 relative (iris, measured)
+ROUND_FLOOR = 1e-3
+#: ``min_progress`` compares the objective with the one this many rounds before
+PROGRESS_ROUNDS = 3
 #: ``solver="auto"`` solves restricted programs with at most this many variables and cone rows
 #: (``2 P k (d + n)``) by the conic solver (0.02-0.05 s on 14-sample hinge and cross-entropy
 #: programs, where ADMM needed 10-50 s to certify 1e-6; but 5 s for 20 patterns of
@@ -92,7 +98,8 @@ class SearchResult:
         Restricted solves followed by an oracle call.
     history : dict of lists
         One entry per round: ``round``, ``objective`` (the restricted program's objective at
-        the round's point), ``tol`` (the relative gap the round was solved to),
+        the round's point), ``bound`` (the search's bound from that round's dual, see
+        ``lower_bound``), ``tol`` (the relative gap the round was solved to),
         ``n_patterns``, ``n_active`` (nonzero groups), ``status`` (the solver's: ``"optimal"``
         when it certified ``tol``),
         ``violation``, ``added``, ``dropped``, ``iterations`` (solver),
@@ -308,8 +315,8 @@ def _new_patterns(values: np.ndarray, D: np.ndarray, present: Patterns, threshol
     return chosen
 
 
-HISTORY_KEYS = ("round", "objective", "tol", "status", "n_patterns", "n_active", "violation",
-                "added", "dropped", "iterations", "solve_time", "oracle_time", "time")
+HISTORY_KEYS = ("round", "objective", "bound", "tol", "status", "n_patterns", "n_active",
+                "violation", "added", "dropped", "iterations", "solve_time", "oracle_time", "time")
 
 
 class _Search:
@@ -404,6 +411,7 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
                   sample_weight=None, initial_patterns=None, seed_network=None,
                   max_rounds: int = 100, patterns_per_round: int | None = None,
                   tol: float = 1e-6, initial_tol: float = INITIAL_TOL, eps: float = 1e-6,
+                  gap_tol: float = 0.0, min_progress: float = 0.0,
                   drop_after: int = 1, time_limit: float | None = None, seed=None,
                   oracle="auto", max_exact: int = EXACT_MAX_PATTERNS,
                   oracle_options: dict | None = None, solver: str = "auto",
@@ -443,6 +451,14 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
         ``[tol, initial_tol]``, with the last round's violation.
     eps : float, default=1e-6
         A value counts as a violation above ``beta (1 + eps)``.
+    gap_tol : float, default=0
+        Stop adding patterns once the round's relative gap to the search's bound
+        (``history["bound"]``: the dual scaled by the best violation found, a lower bound of the
+        global optimum only if the oracle found the largest violation) is at most this; the
+        status is then ``"gap_tol"`` and the final solve follows. 0 searches until no violation.
+    min_progress : float, default=0
+        Stop adding patterns (status ``"no_progress"``) once the objective fell by less than
+        this, relative, over the last 3 rounds. 0 searches until no violation.
     drop_after : int, default=1
         Drop a pattern whose groups were zero after this many consecutive rounds (small
         restricted programs are cheap; a dropped pattern that is needed again comes back).
@@ -487,6 +503,11 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
     tol = check_tolerance(tol, "tol", upper=1.0)
     initial_tol = max(check_tolerance(initial_tol, "initial_tol", upper=1.0), tol)
     eps = check_tolerance(eps, "eps")
+    if isinstance(gap_tol, bool) or not isinstance(gap_tol, (int, float)) or not 0 <= gap_tol < 1:
+        raise ValueError(f"gap_tol must be a number in [0, 1); got {gap_tol!r}")
+    if (isinstance(min_progress, bool) or not isinstance(min_progress, (int, float))
+            or not 0 <= min_progress < 1):
+        raise ValueError(f"min_progress must be a number in [0, 1); got {min_progress!r}")
     drop_after = check_positive_int(drop_after, "drop_after")
     if time_limit is not None and not time_limit > 0:
         raise ValueError(f"time_limit must be a positive number of seconds; got {time_limit!r}")
@@ -537,10 +558,12 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
                                    patterns_per_round)
             confirmed = not chosen
         violation = float(values.max(initial=0.0)) / beta
+        bound = _lower_bound(problem, Lam, violation)
         zero_rounds = np.where(_group_zero(solution), zero_rounds + 1, 0)
         keep = np.flatnonzero(zero_rounds < drop_after)
         entry = {
             "round": len(history["round"]) + 1, "objective": float(solution.objective),
+            "bound": bound,
             "tol": solved_tol, "status": solution.status, "n_patterns": patterns.n_patterns,
             "n_active": solution.n_active_groups(), "violation": violation,
             "added": len(chosen), "dropped": int(patterns.n_patterns - keep.size),
@@ -548,6 +571,12 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
             "oracle_time": time.perf_counter() - tick,
             "time": time.perf_counter() - search.start}
         _report(history, entry, verbose, progress)
+        if chosen and _relative_gap(solution.objective, bound) <= gap_tol:
+            status = "gap_tol"  # the search's (unproven) bound is close enough
+            break
+        if chosen and _stalled(history["objective"], min_progress):
+            status = "no_progress"
+            break
         if not chosen:
             if solved_tol > tol:  # no new violator at a loose solve: confirm at the target
                 round_tol, warm = tol, solution
@@ -560,7 +589,7 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
         warm = _pad_warm_start(search.problem(patterns), solution, keep)
         # the next solve's accuracy follows the violation: a dual far from feasible needs no
         # precise restricted optimum, a nearly feasible one does
-        round_tol = min(initial_tol, max(tol, TOL_FACTOR * (violation - 1)))
+        round_tol = min(initial_tol, max(tol, ROUND_FLOOR, TOL_FACTOR * (violation - 1)))
 
     if solution is None or solution.problem.patterns is not patterns or solved_tol > tol:
         # the final solve at the target tolerance over the current patterns, from the last
@@ -578,6 +607,19 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
         n_directions=search.n_directions, rounds=len(history["round"]), history=history,
         status=status, exact_oracle=search.all_patterns is not None,
     )
+
+
+def _stalled(objectives: list, min_progress: float) -> bool:
+    """Whether the objective fell by less than ``min_progress`` (relative) over the last
+    ``PROGRESS_ROUNDS`` rounds."""
+    if min_progress <= 0 or len(objectives) <= PROGRESS_ROUNDS:
+        return False
+    before, now = objectives[-1 - PROGRESS_ROUNDS], objectives[-1]
+    return before - now < min_progress * abs(now)
+
+
+def _relative_gap(objective: float, bound: float) -> float:
+    return (objective - bound) / max(abs(objective), 1e-300)
 
 
 def _final_status(solution: ConvexSolution, violation: float, eps: float) -> str:

@@ -40,6 +40,7 @@ from .._validation import check_positive_int
 from ._anderson import Anderson
 from ._common import Lifted, Monitor, check_options, initial_point, make_solution, prune
 from ._linsys import MAX_GRAM_VARIABLES, DirectSolver, GramSolver, NystromPCG
+from ._polish import polish
 from ._prox import group_soft_threshold, prox_loss
 from ._stopping import Float64Check, best_of_gaps, exact_gap, gated_gap
 
@@ -54,6 +55,14 @@ CHEAP_STEPS = 2
 #: a check whose gap, estimated before the exact projections, is above this many times the
 #: target is skipped
 SCREEN_FACTOR = 10.0
+#: a check whose certified gap is at most this (but above the target), with the same nonzero
+#: groups as the check before, tries the active-face polish (:mod:`._polish`), once ADMM has
+#: run ``POLISH_AFTER`` iterations (a polish costs a few dense Newton solves: 1.5-10 s on
+#: breast_cancer's restricted programs, against 0.5-6 s for ADMM's usual runs to 1e-3-1e-4; it
+#: pays in ADMM's long tails, e.g. 1e-6 certified in 11 s where 10,000 iterations (53 s) did
+#: not reach it: measured)
+POLISH_BELOW = 1e-2
+POLISH_AFTER = 400
 
 
 class ConeProx:
@@ -139,6 +148,39 @@ def _exact_check(lifted: Lifted, p: torch.Tensor, prox: ConeProx, rho_p: float,
     pre = lifted.preactivations(point)
     return point, pre, exact_gap(lifted, point, pre, prox.multipliers(rho_p), refine_steps=0,
                                  Lam=Lam)
+
+
+class _Polisher:
+    """When to try the active-face polish inside ADMM, and the attempt itself.
+
+    A check qualifies when its gap is below ``POLISH_BELOW`` and its support (nonzero groups)
+    equals the previous check's; after an attempt that does not certify the target, the next
+    waits until the iteration count has doubled (each attempt costs a few Newton solves).
+    """
+
+    def __init__(self, lifted: Lifted, enabled: bool):
+        self.lifted, self.enabled = lifted, enabled
+        self.support, self.after = None, POLISH_AFTER
+
+    def __call__(self, it: int, point: torch.Tensor, gap, tol: float, multipliers,
+                 remaining: float):
+        """``(point, pre, gap, defect)`` of a polished point better than ``gap``, or None."""
+        if not self.enabled or gap.relative <= tol or gap.relative > POLISH_BELOW:
+            return None
+        support = torch.linalg.vector_norm(point, dim=0) > 0
+        settled = self.support is not None and torch.equal(support, self.support)
+        self.support = support
+        if not settled or it < self.after:
+            return None
+        self.after = 2 * it
+        polished = polish(self.lifted, point, multipliers, time_limit=remaining)
+        if polished is None:
+            return None
+        point, pre, better = polished
+        defect = self.lifted.cone_defect(pre)
+        if better.relative >= gap.relative:
+            return None
+        return point, pre, better, defect
 
 
 def _pack(tensors) -> torch.Tensor:
@@ -252,6 +294,8 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
         system = _linear_system(lifted, linear_solver, rank, cg_rtol)
     system.set_shift(rho_p / rho_z)
     prox_p = ConeProx(lifted) if not gated else None
+    polisher = _Polisher(lifted, ops.loss.smooth and check64 is None
+                         and not lifted.sharding.distributed)
 
     p = initial_point(lifted, warm_start)
     z = lifted.predict(p)
@@ -341,6 +385,11 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
             # float32 gaps came out negative, measured): every check is of the point projected
             # onto the cones in float64
             point, gap, defect = check64.exact(p, prox_p.multipliers(rho_p), rho_z * a_z)
+        polished = polisher(it, point, gap, tol, None if gated else prox_p.multipliers(rho_p),
+                            monitor.time_limit - monitor.elapsed())
+        if polished is not None and polished[3] <= cone_tol:
+            point, _, gap, defect = polished
+            monitor.note(it, f"active-face polish: gap {gap.relative:.2e}")
         monitor.record(it, gap.primal, gap.relative, cone_violation=defect, rho=rho_z, ratio=r)
         if best is None or gap.relative < best[0].relative:
             best = (gap, point)
