@@ -23,7 +23,8 @@ import time
 
 import torch
 
-from ._common import NEGLIGIBLE, Lifted
+from .._groups import NEGLIGIBLE
+from ._common import Lifted
 from ._cones import ConeProjector
 from ._stopping import Gap, cone_bounds, exact_gap, gated_gap
 
