@@ -61,10 +61,11 @@ class Sharding:
         return torch.randn(n_rows, n_columns, generator=generator, dtype=dtype, device=device)
 
     def cone_projector(self, X: torch.Tensor, signs: torch.Tensor, k: int):
-        """The projector onto the pattern cones of :mod:`convexnn.solvers._cones`."""
-        from .solvers._cones import ConeProjector
+        """The projector onto the pattern cones of :mod:`convexnn.solvers._cones` (compiled per
+        group on the CPU when numba is installed, batched torch otherwise)."""
+        from .solvers._cones import make_cone_projector
 
-        return ConeProjector(X, signs, k)
+        return make_cone_projector(X, signs, k)
 
 
 #: the sharding of a single process that holds every sample

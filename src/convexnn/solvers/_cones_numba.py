@@ -1,0 +1,473 @@
+"""Cone projections compiled per group, with each group's Cholesky factor kept between calls.
+
+The problem is the one of :mod:`._cones`: for a group with column ``v0`` and signs ``s`` the
+projection onto ``K = {v : s_i x_i^T v >= 0}`` is ``p = v0 + sum_i a_i b_i`` with the signed rows
+``b_i = s_i x_i`` and
+
+    a = argmin_{a >= 0} ||v0 + sum_i a_i b_i||.                                          (NNLS)
+
+Lawson-Hanson keeps a passive set ``P`` and solves on it the normal equations
+``(G_P + r I) a_P = -B_P^T v0`` with the Gram matrix ``G_P[j, l] = b_j^T b_l`` and a tiny ridge
+``r``. The torch projector re-gathers and re-factors ``G_P`` at every step, batched over groups
+with many small launches. Here every group runs through compiled code (numba, one group after
+the other, the groups of a call split over threads), and keeps its passive set and the
+Cholesky factor ``L L^T = G_P + r I`` across calls: a constraint entering appends a row to
+``L`` (one forward substitution), one leaving is deleted by a sweep of Givens rotations, a
+solve is two triangular substitutions; O(m^2) work each instead of an O(m^3) factorization.
+The factor is valid for a passive set whatever ``v0`` is, so a warm start whose passive set is
+the one kept (the usual case in ADMM) costs one solve. The search for each group's most
+violated constraint, ``max_i -s_i x_i^T p`` over all ``n`` rows, is one matrix product (BLAS)
+of the unfinished points of ``BLOCK`` groups with ``X^T`` per outer step, scanned while it is
+in cache.
+
+The factors are computed in float64 whatever the data's dtype; the tolerances of the
+constraints are the ones of :class:`._cones.ConeProjector` for that dtype.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+from numba import njit
+from scipy.optimize import nnls
+
+__all__ = ["CompiledConeProjector"]
+
+#: passive rows kept beyond ``d`` (Lawson-Hanson's passive rows are linearly independent, so
+#: there are at most ``rank X <= d`` of them up to rounding); a group that needs more is
+#: finished by SciPy (exact projections) or stops (truncated ones)
+EXTRA_CAPACITY = 8
+#: ridge ``r`` of the kept factors, relative to the largest squared row norm of ``X``
+RIDGE = 1e-13
+#: groups of a call below which it runs on one thread (a thread hand-off costs more)
+THREAD_MIN_GROUPS = 64
+#: groups per product ``P X^T`` of a compiled pass (its result stays in cache)
+BLOCK = 64
+
+DONE, STEPPED, STUCK = 0, 1, 2
+#: sums may be reordered (vectorized); no other fast-math liberty (NaN tests stay meaningful)
+_JIT = {"cache": True, "nogil": True, "fastmath": {"reassoc", "contract"}}
+
+
+# --------------------------------------------------------------------- packed Cholesky factors
+@njit(**_JIT)
+def _row(i):
+    """Offset of row ``i`` of a lower-triangular factor stored packed by rows."""
+    return i * (i + 1) // 2
+
+
+@njit(**_JIT)
+def _dot(X, i, j):
+    """``x_i^T x_j`` of two rows of ``X``."""
+    total = 0.0
+    for c in range(X.shape[1]):
+        total += X[i, c] * X[j, c]
+    return total
+
+
+@njit(**_JIT)
+def _append(F, act, m, X, s, i, ridge):
+    """Add row ``i`` as the last passive entry ``m``; returns ``m + 1``.
+
+    The bordered matrix ``[[G_P + r I, g], [g^T, b_i^T b_i + r]]`` with ``g_j = b_j^T b_i`` is
+    factored by the new last row ``(l, lam)`` of ``L``: ``L l = g`` and
+    ``lam^2 = b_i^T b_i + r - l^T l`` (the Schur complement, at least ``r`` in exact
+    arithmetic; rounding is clamped there).
+    """
+    base = _row(m)
+    norm2 = 0.0
+    for j in range(m):
+        value = s[i] * s[act[j]] * _dot(X, i, act[j])
+        off = _row(j)
+        for c in range(j):
+            value -= F[off + c] * F[base + c]
+        value /= F[off + j]
+        F[base + j] = value
+        norm2 += value * value
+    F[base + m] = np.sqrt(max(_dot(X, i, i) + ridge - norm2, ridge))
+    act[m] = i
+    return m + 1
+
+
+@njit(**_JIT)
+def _delete(F, act, m, k, values, rhs):
+    """Remove passive entry ``k`` (row and column ``k`` of ``G_P``); returns ``m - 1``.
+
+    Dropping row ``k`` of ``L`` leaves rows ``k+1..`` with one entry above the diagonal; the
+    Givens rotation of columns ``(c, c+1)`` that zeroes row ``c+1``'s, for ``c = k..m-2``,
+    keeps ``L L^T`` and makes the factor lower triangular again (its last column is then zero
+    and dropped). ``values`` and ``rhs``, aligned with ``act``, lose entry ``k`` too.
+    """
+    for c in range(k, m - 1):
+        off = _row(c + 1)
+        x, y = F[off + c], F[off + c + 1]
+        rho = np.hypot(x, y)
+        cos, sin = x / rho, y / rho
+        for r in range(c + 1, m):
+            o = _row(r)
+            u, w = F[o + c], F[o + c + 1]
+            F[o + c] = cos * u + sin * w
+            F[o + c + 1] = cos * w - sin * u
+    for r in range(k + 1, m):  # rows move up by one: packed offsets shrink by r
+        src, dst = _row(r), _row(r - 1)
+        for c in range(r):
+            F[dst + c] = F[src + c]
+    for j in range(k, m - 1):
+        act[j], values[j], rhs[j] = act[j + 1], values[j + 1], rhs[j + 1]
+    return m - 1
+
+
+@njit(**_JIT)
+def _substitute(F, m, rhs, out):
+    """``(L L^T) out = rhs``: forward substitution, then backward by columns of ``L^T``."""
+    for i in range(m):
+        off = _row(i)
+        value = rhs[i]
+        for c in range(i):
+            value -= F[off + c] * out[c]
+        out[i] = value / F[off + i]
+    for i in range(m - 1, -1, -1):
+        off = _row(i)
+        out[i] /= F[off + i]
+        for c in range(i):
+            out[c] -= F[off + c] * out[i]
+
+
+@njit(**_JIT)
+def _solve(F, m, rhs, out, ridge):
+    """``G_P out = rhs`` through the ridged factor, with the ridge's bias corrected once.
+
+    ``s0 = (G_P + r I)^{-1} rhs`` is off by about ``r / lambda_min(G_P)`` (relative); since
+    ``rhs - G_P s0 = r s0``, one step of iterative refinement is ``out = s0 + r (G_P + r I)^{-1}
+    s0``, which squares that error at the cost of one more pair of substitutions. (``rhs =
+    -B_P^T v0`` lies in the range of ``G_P``, so nothing grows along its null space when rows
+    are dependent.)
+    """
+    _substitute(F, m, rhs, out)
+    delta = np.empty(m)
+    for j in range(m):
+        delta[j] = ridge * out[j]
+    _substitute(F, m, delta, delta)
+    for j in range(m):
+        out[j] += delta[j]
+
+
+# --------------------------------------------------------------------- Lawson-Hanson per group
+@njit(**_JIT)
+def _step_back(F, act, m, X, s, a, v0, ridge):
+    """Lawson-Hanson's inner loop on the passive set; returns its new size.
+
+    From multipliers ``a`` >= 0 supported in the passive set, solve the least squares on it;
+    while the solution has entries <= 0, move from ``a`` towards it up to the first entry that
+    reaches 0 and drop the entries at 0 (entries that just entered at 0 and come out <= 0 are
+    simply dropped). ``||v0 + B a||`` never increases, and on return ``a > 0`` exactly on the
+    passive set (written back into the group's row ``a``).
+    """
+    values, rhs, solution = np.empty(m), np.empty(m), np.empty(m)
+    for j in range(m):
+        values[j] = a[act[j]]
+        total = 0.0
+        for c in range(X.shape[1]):
+            total += X[act[j], c] * v0[c]
+        rhs[j] = -s[act[j]] * total
+    while m > 0:
+        _solve(F, m, rhs, solution, ridge)
+        step, first, fresh, top = 1.0, -1, False, 0.0
+        for j in range(m):
+            if solution[j] <= 0:
+                fresh |= values[j] <= 0
+                ratio = values[j] / (values[j] - solution[j]) if values[j] > 0 else 0.0
+                if first < 0 or ratio < step:
+                    step, first = min(ratio, 1.0), j
+        if first < 0:
+            values[:m] = solution[:m]
+            break
+        if not fresh:
+            for j in range(m):
+                values[j] += step * (solution[j] - values[j])
+                top = max(top, values[j])
+            values[first] = 0.0
+        for j in range(m - 1, -1, -1):
+            if (fresh and solution[j] <= 0 and values[j] <= 0) or (
+                    not fresh and values[j] <= 1e-15 * top):
+                a[act[j]] = 0.0
+                m = _delete(F, act, m, j, values, rhs)
+    for j in range(m):
+        a[act[j]] = values[j]
+    return m
+
+
+@njit(**_JIT)
+def _move(X, s, a, act, m, out):
+    """``out = sum_{j in P} a_j b_j``: the move from ``v0`` to the current point."""
+    out[:] = 0.0
+    for j in range(m):
+        coef = a[act[j]] * s[act[j]]
+        for c in range(X.shape[1]):
+            out[c] += coef * X[act[j], c]
+
+
+@njit(**_JIT)
+def _sync(F, act, m, X, s, a, ridge):
+    """The kept passive set, or a new factor if the multipliers ``a`` were changed outside.
+
+    The kept factor is valid while the support of ``a`` is the kept passive set (the usual
+    warm start); otherwise (multipliers zeroed or set by the caller, a SciPy fallback) the
+    passive set becomes the support and is factored afresh. Negative entries are zeroed; a
+    support beyond the capacity starts cold.
+    """
+    support, kept = 0, True
+    for i in range(a.shape[0]):
+        if a[i] < 0 or a[i] != a[i]:
+            a[i] = 0.0
+        if a[i] > 0:
+            support += 1
+    for j in range(m):
+        kept &= a[act[j]] > 0
+    if kept and support == m:
+        return m
+    if support > act.shape[0]:
+        a[:] = 0.0
+        return 0
+    m = 0
+    for i in range(a.shape[0]):
+        if a[i] > 0:
+            m = _append(F, act, m, X, s, i, ridge)
+    return m
+
+
+@njit(**_JIT)
+def _start_group(F, act, m, X, s, a, v0, ridge, move):
+    """A group's first pass: sync the factor, then solve on the warm start's passive set.
+
+    If the warm start is worse than ``a = 0`` (``f(a) = ||v0 + B a||^2 > f(0)``) it is first
+    scaled by the best factor ``t = max(0, -v0^T B a / ||B a||^2)``, so that the result is no
+    farther from ``P_K v0`` than ``v0`` (as ``f(a) >= ||P_K v0||^2 + ||B (a - a*)||^2``).
+    Returns the passive set's size; ``move`` receives ``B a``.
+    """
+    m = _sync(F, act, m, X, s, a, ridge)
+    _move(X, s, a, act, m, move)
+    cross, square = np.dot(v0, move), np.dot(move, move)
+    if 2 * cross + square > 0:
+        scale = max(0.0, -cross / square)
+        for j in range(m):
+            a[act[j]] *= scale
+    m = _step_back(F, act, m, X, s, a, v0, ridge)
+    _move(X, s, a, act, m, move)
+    return m
+
+
+@njit(**_JIT)
+def _advance_group(F, act, m, X, s, a, v0, product, tol, ridge, move, may_step):
+    """One outer Lawson-Hanson step: the most violated constraint at ``p`` enters.
+
+    ``product`` is ``X p`` (scratch: the passive rows are masked in it); the violations are
+    ``-s_i x_i^T p`` outside the passive set. Returns ``(status, m)``: ``DONE`` if none
+    exceeds ``tol`` (``p`` is the projection), ``STUCK`` if the passive set is full, else
+    ``STEPPED`` after the entering row's append and the inner loop (only reported, not taken,
+    unless ``may_step``).
+    """
+    for j in range(m):
+        product[act[j]] = np.nan  # compares false: passive rows never enter again
+    worst, row = tol, -1
+    for i in range(product.shape[0]):
+        if -s[i] * product[i] > worst:
+            worst, row = -s[i] * product[i], i
+    if row < 0:
+        return DONE, m
+    if not may_step:
+        return STEPPED, m
+    if m == act.shape[0]:
+        return STUCK, m
+    m = _append(F, act, m, X, s, row, ridge)
+    m = _step_back(F, act, m, X, s, a, v0, ridge)
+    _move(X, s, a, act, m, move)
+    return STEPPED, m
+
+
+@njit(**_JIT)
+def _project_block(block, X, signs, k, A, columns, V0, tols, factors, active, counts, ridge,
+                   moves, budget, verify, status):
+    """Lawson-Hanson for the groups ``columns[block]``: the first pass, then up to ``budget``
+    outer steps (and with ``verify`` one more search that takes no step), each after one
+    product ``P X^T`` of the block's unfinished points. ``status[t]`` ends ``DONE`` where the
+    projection is verified, ``STUCK`` where the passive set is full, else ``STEPPED``."""
+    for t in block:
+        g = columns[t]
+        counts[g] = _start_group(factors[g], active[g], counts[g], X, signs[g // k], A[g],
+                                 V0[t], ridge, moves[t])
+        status[t] = STEPPED
+    live, size = block.copy(), block.shape[0]
+    for step in range(budget + verify):
+        points = np.empty((size, X.shape[1]))
+        for u in range(size):
+            points[u] = V0[live[u]] + moves[live[u]]
+        products = np.dot(points, X.T)
+        kept = 0
+        for u in range(size):
+            t = live[u]
+            g = columns[t]
+            status[t], counts[g] = _advance_group(
+                factors[g], active[g], counts[g], X, signs[g // k], A[g], V0[t], products[u],
+                tols[t], ridge, moves[t], step < budget)
+            if status[t] == STEPPED:
+                live[kept] = t
+                kept += 1
+        size = kept
+        if size == 0:
+            break
+
+
+@njit(**_JIT)
+def _project(todo, block, X, signs, k, A, columns, V0, tols, factors, active, counts, ridge,
+             moves, budget, verify, status):
+    """:func:`_project_block` for the groups ``columns[todo]``, ``block`` groups at a time (so
+    that each block's products stay in cache)."""
+    for start in range(0, todo.shape[0], block):
+        _project_block(todo[start:start + block], X, signs, k, A, columns, V0, tols, factors,
+                       active, counts, ridge, moves, budget, verify, status)
+
+
+# --------------------------------------------------------------------------------- threads
+_POOL: list = [None, None, 0]  # [executor, the process that made it, its threads]
+_POOL_LOCK = threading.Lock()
+
+
+def _executor(threads: int) -> ThreadPoolExecutor:
+    """A process-wide pool of ``threads`` threads (made anew after a fork or a resize)."""
+    with _POOL_LOCK:
+        pool, pid, size = _POOL
+        if pool is None or pid != os.getpid() or size != threads:
+            if pool is not None and pid == os.getpid():
+                pool.shutdown(wait=False)
+            _POOL[:] = [ThreadPoolExecutor(threads, thread_name_prefix="convexnn-cones"),
+                        os.getpid(), threads]
+        return _POOL[0]
+
+
+def _map(kernel, todo: np.ndarray, *shared) -> None:
+    """``kernel(todo, *shared)`` with ``todo`` split over up to ``torch.get_num_threads()``
+    threads, this one included (the kernels release the GIL)."""
+    threads = torch.get_num_threads()
+    parts = min(threads, max(todo.size // THREAD_MIN_GROUPS, 1))
+    if parts <= 1:
+        kernel(todo, *shared)
+        return
+    bounds = np.linspace(0, todo.size, parts + 1).astype(np.int64)
+    pool = _executor(threads - 1)
+    jobs = [pool.submit(kernel, todo[lo:hi], *shared)
+            for lo, hi in zip(bounds[:-2], bounds[1:-1], strict=True)]
+    kernel(todo[bounds[-2]:], *shared)
+    for job in jobs:
+        job.result()
+
+
+# ------------------------------------------------------------------------------- projector
+class CompiledConeProjector:
+    """:class:`._cones.ConeProjector`'s interface on the CPU, compiled per group, factors kept.
+
+    Parameters
+    ----------
+    X : Tensor of shape (n, d), on the CPU, float32 or float64
+    signs : Tensor of shape (n, Q)
+        ``S_q = 2 D_q - 1`` per group (column ``q``, shared by the ``k`` outputs).
+    k : int
+        Number of outputs (groups are ``(q, c)``, flattened to ``q k + c``).
+    max_steps : int
+        Lawson-Hanson outer steps of an exact projection before the SciPy fallback.
+
+    Each group keeps its passive rows (``capacity = min(n, d + EXTRA_CAPACITY)`` at most) and
+    their packed factor, ``capacity (capacity + 1) / 2`` float64 numbers; the store is
+    zero-allocated, so memory is only committed for the groups that get projected.
+    """
+
+    def __init__(self, X: torch.Tensor, signs: torch.Tensor, k: int, max_steps: int = 200):
+        self.X, self.max_steps = X, max_steps
+        self._signs = signs.detach().T.repeat_interleave(k, dim=0).contiguous().to(X.dtype)
+        self.row_norm = float(torch.linalg.vector_norm(X, dim=1).max()) if X.shape[0] else 0.0
+        #: relative accuracy of the constraints: 1e-13 in float64, what the dtype resolves
+        #: otherwise (the arithmetic is float64 in any case)
+        self.precision = max(1e-13, 100 * torch.finfo(X.dtype).eps)
+        self._a = torch.zeros_like(self._signs)  # NNLS solutions of the last projections
+        self._X64 = X.detach().to(torch.float64).contiguous()
+        #: the signs of each pattern (Q, n) for the kernels: int8 when they are all -1, 0, 1
+        pattern_signs = signs.detach().T.contiguous()
+        small = bool(torch.all((pattern_signs == 1) | (pattern_signs == -1) | (pattern_signs == 0)))
+        self._kernel_signs = pattern_signs.to(torch.int8 if small else torch.float64).numpy()
+        self._k = k
+        groups, n = self._signs.shape
+        capacity = self._capacity(n, X.shape[1])
+        self._active = np.zeros((groups, capacity), dtype=np.int64)
+        self._counts = np.zeros(groups, dtype=np.int64)
+        self._factors = np.zeros((groups, capacity * (capacity + 1) // 2))
+        self._ridge = RIDGE * max(self.row_norm ** 2, np.finfo(np.float64).tiny)
+
+    @staticmethod
+    def _capacity(n: int, d: int) -> int:
+        return max(min(n, d + EXTRA_CAPACITY), 1)
+
+    @classmethod
+    def store_bytes(cls, n: int, d: int, groups: int) -> int:
+        """Bytes of the kept factors of ``groups`` groups (committed only where touched)."""
+        capacity = cls._capacity(n, d)
+        return groups * capacity * (capacity + 1) // 2 * 8
+
+    @property
+    def signs(self) -> torch.Tensor:
+        """The cone sign of every constraint of every group: (n, Q k)."""
+        return self._signs.T
+
+    @property
+    def multipliers(self) -> torch.Tensor:
+        """NNLS solutions of the last projections (warm starts and cone multipliers): a
+        writable (n, Q k) view."""
+        return self._a.T
+
+    def __call__(self, V0: torch.Tensor, columns: torch.Tensor, margins: torch.Tensor,
+                 steps: int | None = None) -> torch.Tensor:
+        """``V0`` (d, Q, k) with the flattened groups ``columns`` (distinct) projected onto
+        their cones.
+
+        ``margins`` (n, Q k), the constraint values ``S * (X V0)``, are part of the interface
+        only: the violations are recomputed in float64 from the points. With ``steps`` the
+        Lawson-Hanson iteration is cut after that many steps (closer to the cone, never
+        farther; no fallback); by default the projection is exact.
+        """
+        d = self.X.shape[1]
+        flat = V0.detach().reshape(d, -1).clone()
+        if columns.numel() > 0:
+            cols = columns.detach().cpu().numpy().astype(np.int64)
+            v0 = flat[:, columns].T.to(torch.float64).contiguous().numpy()
+            moves = self._lawson_hanson(v0, cols, steps)
+            flat[:, columns] += torch.from_numpy(moves).T.to(flat.dtype)
+        return flat.reshape(V0.shape)
+
+    def _lawson_hanson(self, v0: np.ndarray, cols: np.ndarray, steps: int | None) -> np.ndarray:
+        """Lawson-Hanson for the groups ``cols`` at the points ``v0`` (G, d), warm started;
+        returns the moves ``B a`` (G, d) to the projections."""
+        tols = self.precision * self.row_norm * np.linalg.norm(v0, axis=1)
+        moves = np.zeros_like(v0)
+        status = np.empty(cols.size, dtype=np.int64)
+        # exact projections verify the groups of the last step before any SciPy fallback
+        budget, verify = (self.max_steps, 1) if steps is None else (steps, 0)
+        _map(_project, np.arange(cols.size), BLOCK, self._X64.numpy(), self._kernel_signs,
+             self._k, self._a.numpy(), cols, v0, tols, self._factors, self._active,
+             self._counts, self._ridge, moves, budget, verify, status)
+        if steps is None:
+            self._scipy_fallback(v0, cols, np.flatnonzero(status != DONE), moves)
+        return moves
+
+    def _scipy_fallback(self, v0, cols, unfinished, moves):
+        """SciPy's NNLS for the groups that did not finish (the kept factor is rebuilt from the
+        new multipliers at the next call)."""
+        X = self._X64.numpy()
+        for t in unfinished.tolist():
+            g = cols[t]
+            B = X.T * self._signs[g].numpy()
+            solution, _ = nnls(B, -v0[t], maxiter=10 * B.shape[1])
+            self._a[g] = torch.from_numpy(solution).to(self._a.dtype)
+            moves[t] = B @ self._a[g].double().numpy()

@@ -1,0 +1,251 @@
+"""The compiled cone projector (``solvers._cones_numba``) against SciPy's NNLS, float64.
+
+The projection of ``v0`` onto ``K = {v : s_i x_i^T v >= 0}`` is ``v0 + B a`` with
+``a = argmin_{a >= 0} ||v0 + B a||`` and ``B = X^T diag(s)``; SciPy's Lawson-Hanson
+(``scipy.optimize.nnls``) on that NNLS is the independent reference. Projections are compared
+relative to the norm of the projected point ``v0``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+from scipy.optimize import nnls
+
+from convexnn import ConvexProblem, solve
+from convexnn.solvers import _cones, _cones_numba
+from convexnn.solvers._cones import ConeProjector, make_cone_projector
+from convexnn.solvers._cones_numba import CompiledConeProjector
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+RTOL = 1e-10
+
+
+def cones(n, d, patterns, seed, degenerate=False):
+    """Random rows with a bias column and random patterns' signs (n, patterns); with
+    ``degenerate``, a zero row, duplicated rows (same and opposite sign) and a row that is a
+    combination of two others."""
+    rng = np.random.default_rng(seed)
+    X = np.hstack([rng.standard_normal((n, d - 1)), np.ones((n, 1))])
+    if degenerate:
+        X[1] = 0.0
+        X[2] = X[3] = X[4]
+        X[5] = X[6] + 2 * X[7]
+    signs = np.sign(X @ rng.standard_normal((d, patterns)))
+    signs[signs == 0] = 1.0
+    signs[:, 0] = np.where(rng.random(n) < 0.5, 1.0, -1.0)  # an arbitrary sign pattern
+    signs[3, 1:] = -signs[2, 1:]  # duplicate rows of opposite signs in most cones
+    return X, signs
+
+
+def scipy_projection(X, signs, k, V0):
+    """Exact projections of every group of ``V0`` (d, Q, k) with SciPy's NNLS."""
+    out = np.empty_like(V0)
+    for q in range(signs.shape[1]):
+        B = X.T * signs[:, q]
+        for c in range(k):
+            a, _ = nnls(B, -V0[:, q, c], maxiter=50 * B.shape[1])
+            out[:, q, c] = V0[:, q, c] + B @ a
+    return out
+
+
+def project(projector, X, signs, V0, columns=None, steps=None):
+    k = V0.shape[2]
+    S = torch.as_tensor(np.repeat(signs, k, axis=1))
+    margins = S * (torch.as_tensor(X) @ torch.as_tensor(V0).reshape(X.shape[1], -1))
+    if columns is None:
+        columns = torch.arange(margins.shape[1])
+    return projector(torch.as_tensor(V0), columns, margins, steps).numpy()
+
+
+def assert_close(got, want, V0):
+    scale = np.linalg.norm(V0, axis=0)
+    error = np.linalg.norm(got - want, axis=0)
+    assert np.all(error <= RTOL * np.maximum(scale, 1e-300)), (error / scale).max()
+
+
+def check_multipliers(projector, X, signs, V0, projected):
+    """Non-negative multipliers that reproduce the projections, on active constraints only."""
+    k = V0.shape[2]
+    mult = projector.multipliers.numpy()
+    for g in range(mult.shape[1]):
+        q, c = divmod(g, k)
+        B = X.T * signs[:, q]
+        scale = np.linalg.norm(V0[:, q, c]) * np.linalg.norm(X, axis=1).max()
+        assert mult[:, g].min() >= 0
+        np.testing.assert_allclose(V0[:, q, c] + B @ mult[:, g], projected[:, q, c],
+                                   atol=RTOL * np.linalg.norm(V0[:, q, c]))
+        assert np.abs(mult[:, g] * (B.T @ projected[:, q, c])).max() <= RTOL * scale * max(
+            1.0, mult[:, g].max())
+
+
+@pytest.mark.parametrize("n, d, patterns, k, degenerate", [
+    (12, 3, 6, 1, False),
+    (40, 4, 12, 1, True),
+    (60, 8, 10, 2, True),
+    (150, 12, 8, 1, False),
+    (30, 25, 6, 1, True),  # n close to d: many constraints active
+    (200, 31, 5, 3, True),
+])
+def test_exact_projections_match_scipy(n, d, patterns, k, degenerate):
+    X, signs = cones(n, d, patterns, seed=n + d, degenerate=degenerate)
+    rng = np.random.default_rng(d)
+    V0 = rng.standard_normal((d, patterns, k)) * rng.uniform(0.1, 10, (1, patterns, k))
+    # some groups already inside their cones (their projections: themselves)
+    V0[:, -1] = scipy_projection(X, signs[:, -1:], k, V0[:, -1:])[:, 0]
+    projector = CompiledConeProjector(torch.as_tensor(X), torch.as_tensor(signs), k)
+    want = scipy_projection(X, signs, k, V0)
+    got = project(projector, X, signs, V0)
+    assert_close(got, want, V0)
+    np.testing.assert_allclose(got[:, -1], V0[:, -1], rtol=0, atol=1e-12 * np.abs(V0).max())
+    check_multipliers(projector, X, signs, V0, got)
+
+
+def test_groups_outside_the_columns_are_untouched():
+    X, signs = cones(30, 4, 6, seed=3)
+    V0 = np.random.default_rng(0).standard_normal((4, 6, 1))
+    projector = CompiledConeProjector(torch.as_tensor(X), torch.as_tensor(signs), 1)
+    columns = torch.tensor([1, 4])
+    got = project(projector, X, signs, V0, columns)
+    np.testing.assert_array_equal(np.delete(got, [1, 4], axis=1), np.delete(V0, [1, 4], axis=1))
+    assert_close(got[:, [1, 4]], scipy_projection(X, signs[:, [1, 4]], 1, V0[:, [1, 4]]),
+                 V0[:, [1, 4]])
+    assert np.all(projector.multipliers.numpy()[:, [0, 2, 3, 5]] == 0)
+    np.testing.assert_array_equal(project(projector, X, signs, V0, torch.arange(0)), V0)
+
+
+def distance_to_cone(X, signs, V):
+    return np.linalg.norm(V - scipy_projection(X, signs, 1, V), axis=0)[:, 0]
+
+
+@pytest.mark.parametrize("steps", [0, 1, 2, 5])
+def test_truncated_projections_never_move_away_from_the_cone(steps):
+    # cold starts, warm starts from nearby points, and warm starts from unrelated points
+    # (previous multipliers that are far worse than zero): the result is no farther from the
+    # cone, and no farther from the exact projection, than its input
+    n, d, patterns = 80, 10, 30
+    X, signs = cones(n, d, patterns, seed=7, degenerate=True)
+    rng = np.random.default_rng(steps)
+    projector = CompiledConeProjector(torch.as_tensor(X), torch.as_tensor(signs), 1)
+    V = rng.standard_normal((d, patterns, 1))
+    for scale in (1.0, 0.1, -10.0, 0.01):
+        V0 = scale * V + 0.3 * rng.standard_normal(V.shape)
+        got = project(projector, X, signs, V0, steps=steps)
+        exact = scipy_projection(X, signs, 1, V0)
+        before = np.linalg.norm(V0 - exact, axis=0)[:, 0]
+        after = distance_to_cone(X, signs, got)
+        assert np.all(after <= before * (1 + 1e-12) + 1e-12)
+        assert np.all(np.linalg.norm(got - exact, axis=0)[:, 0] <= before * (1 + 1e-12) + 1e-12)
+        V = V0
+
+
+def test_warm_starts_give_the_cold_answers():
+    # a sequence of nearby points (as in ADMM), with the caller zeroing the multipliers of some
+    # groups and overwriting others between calls (the kept factors must follow)
+    n, d, patterns, k = 120, 9, 20, 2
+    X, signs = cones(n, d, patterns, seed=11, degenerate=True)
+    X_t, S_t = torch.as_tensor(X), torch.as_tensor(signs)
+    rng = np.random.default_rng(5)
+    warm = CompiledConeProjector(X_t, S_t, k)
+    V0 = rng.standard_normal((d, patterns, k))
+    for step in range(8):
+        V0 = V0 + 0.2 * rng.standard_normal(V0.shape)
+        if step == 3:
+            warm.multipliers[:, ::3] = 0
+        if step == 5:
+            warm.multipliers[:, 1] = torch.as_tensor(rng.uniform(0, 1, n))
+        got = project(warm, X, signs, V0)
+        cold = project(CompiledConeProjector(X_t, S_t, k), X, signs, V0)
+        assert_close(got, cold, V0)
+        assert_close(got, scipy_projection(X, signs, k, V0), V0)
+        check_multipliers(warm, X, signs, V0, got)
+
+
+def test_full_passive_sets_finish_with_scipy(monkeypatch):
+    # a capacity of d - 3 passive rows: groups that need more are handed to SciPy, still exact
+    monkeypatch.setattr(_cones_numba, "EXTRA_CAPACITY", -3)
+    X, signs = cones(20, 8, 10, seed=2)
+    V0 = 5 * np.random.default_rng(1).standard_normal((8, 10, 1))
+    projector = CompiledConeProjector(torch.as_tensor(X), torch.as_tensor(signs), 1)
+    handed, fallback = [], projector._scipy_fallback
+    monkeypatch.setattr(projector, "_scipy_fallback",
+                        lambda v0, cols, unfinished, moves: (handed.append(unfinished.size),
+                                                             fallback(v0, cols, unfinished, moves)))
+    for _ in range(2):
+        assert_close(project(projector, X, signs, V0), scipy_projection(X, signs, 1, V0), V0)
+    assert handed[0] > 0
+
+
+def test_threads_give_the_same_projections(monkeypatch):
+    monkeypatch.setattr(_cones_numba, "THREAD_MIN_GROUPS", 4)
+    X, signs = cones(60, 6, 40, seed=4)
+    V0 = np.random.default_rng(2).standard_normal((6, 40, 1))
+    X_t, S_t = torch.as_tensor(X), torch.as_tensor(signs)
+    one = project(CompiledConeProjector(X_t, S_t, 1), X, signs, V0, steps=1)
+    torch.set_num_threads(3)
+    try:
+        three = project(CompiledConeProjector(X_t, S_t, 1), X, signs, V0, steps=1)
+        exact = project(CompiledConeProjector(X_t, S_t, 1), X, signs, V0)
+    finally:
+        torch.set_num_threads(1)
+    np.testing.assert_array_equal(one, three)
+    assert_close(exact, scipy_projection(X, signs, 1, V0), V0)
+
+
+def test_float32_projections_to_float32_precision():
+    X, signs = cones(50, 5, 8, seed=9)
+    V0 = np.random.default_rng(3).standard_normal((5, 8, 1))
+    projector = CompiledConeProjector(torch.as_tensor(X, dtype=torch.float32),
+                                      torch.as_tensor(signs, dtype=torch.float32), 1)
+    margins = torch.as_tensor(signs * (X @ V0[:, :, 0]), dtype=torch.float32)
+    got = projector(torch.as_tensor(V0, dtype=torch.float32), torch.arange(8), margins)
+    assert got.dtype == torch.float32 and projector.multipliers.dtype == torch.float32
+    np.testing.assert_allclose(got.numpy(), scipy_projection(X, signs, 1, V0), atol=1e-5)
+
+
+def test_the_factory_picks_the_compiled_projector_on_the_cpu(monkeypatch):
+    X, signs = torch.randn(10, 3, dtype=torch.float64), torch.ones(10, 4, dtype=torch.float64)
+    assert isinstance(make_cone_projector(X, signs, 2), CompiledConeProjector)
+    assert isinstance(make_cone_projector(X.float(), signs.float(), 2), CompiledConeProjector)
+    monkeypatch.setattr(_cones, "COMPILED", False)
+    assert type(make_cone_projector(X, signs, 2)) is ConeProjector
+    monkeypatch.setattr(_cones, "COMPILED", True)
+    monkeypatch.setattr(_cones, "COMPILED_MAX_BYTES", 10)
+    assert type(make_cone_projector(X, signs, 2)) is ConeProjector
+    monkeypatch.setattr(_cones, "COMPILED_MAX_BYTES", 2**32)
+    # without numba: the torch projector
+    monkeypatch.setitem(sys.modules, "numba", None)
+    monkeypatch.delitem(sys.modules, "convexnn.solvers._cones_numba")
+    assert type(make_cone_projector(X, signs, 2)) is ConeProjector
+
+
+def test_admm_reaches_the_conic_optimum_with_either_projector(monkeypatch):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((24, 2))
+    y = np.sin(2 * X[:, 0]) + 0.1 * rng.standard_normal(24)
+    problem = ConvexProblem.build(X, y, loss="squared", beta=1e-2, patterns="sampled",
+                                  n_patterns=20, seed=0)
+    reference = solve(problem, "conic").objective
+    made = []
+    original = CompiledConeProjector.__init__
+
+    def counting(self, *args, **kwargs):
+        made.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(CompiledConeProjector, "__init__", counting)
+    objectives = {}
+    for compiled in (True, False):
+        monkeypatch.setattr(_cones, "COMPILED", compiled)
+        made.clear()
+        solution = solve(problem, "admm", tol=1e-6, max_iter=50_000)
+        assert solution.status == "optimal"
+        objectives[compiled] = solution.objective
+        assert bool(made) == compiled
+    for objective in objectives.values():
+        assert objective == pytest.approx(reference, rel=1e-6, abs=1e-12)
+    assert objectives[True] == pytest.approx(objectives[False], rel=1e-6)
