@@ -57,8 +57,7 @@ class _Recorder:
 
 def _record(problem, iterations: int):
     """The points ``V0`` (d, Q, k) that ADMM's cone prox projects, iteration after iteration."""
-    from convexnn import _sharding
-    from convexnn.solvers import _cones, solve
+    from convexnn.solvers import _cones, _sharding, solve
 
     points, original, made = [], _sharding.Sharding.cone_projector, []
 

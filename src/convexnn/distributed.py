@@ -42,11 +42,14 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ._sharding import PROCESS_GROUP, Sharding
 from ._validation import check_device, check_dtype, check_matrix, check_positive_int
 from .patterns import Patterns, add_bias
 from .problem import ConvexProblem, Operators
 from .solution import ConvexSolution
+from .solvers import SOLVERS
+from .solvers._linsys import GramSolver
+from .solvers._sharded import ShardedConeProjector
+from .solvers._sharding import PROCESS_GROUP, ActiveGroup, Sharding
 
 __all__ = [
     "DISTRIBUTED_SOLVERS",
@@ -198,14 +201,10 @@ class ProcessGroupSharding(Sharding):
 
     # ------------------------------------------------------------- non-separable pieces
     def cone_projector(self, X, signs, k):
-        from .solvers._sharded import ShardedConeProjector
-
         return ShardedConeProjector(X, signs, k, self)
 
     def linear_system(self, lifted, kind: str):
         """ADMM's ``(r I + F F^T) y = b`` solver for split samples (parameter space)."""
-        from .solvers._linsys import GramSolver
-
         if kind not in ("auto", "direct"):
             raise ValueError(
                 f"linear_solver must be 'auto' or 'direct' in a distributed solve (the system is "
@@ -438,8 +437,6 @@ def solve(problem, solver: str = "admm", *, group=None, **options) -> ConvexSolu
         The same on every process. For a whole ``problem``: a solution of it, with the dual
         point gathered from all processes. For a block: its ``dual`` holds the block's rows.
     """
-    from .solvers import SOLVERS
-
     if solver not in DISTRIBUTED_SOLVERS:
         raise ValueError(f"solver must be one of {DISTRIBUTED_SOLVERS} in a distributed solve; "
                          f"got {solver!r} ('conic' and 'augmented_lagrangian' need every sample "
@@ -448,7 +445,7 @@ def solve(problem, solver: str = "admm", *, group=None, **options) -> ConvexSolu
         raise ValueError("time_limit is not supported in a distributed solve (processes could "
                          "stop at different iterations); limit max_iter instead")
     if group is None and PROCESS_GROUP.get() is not None:
-        (group,) = PROCESS_GROUP.get()
+        group = PROCESS_GROUP.get().group
     shard = problem if isinstance(problem, ShardedProblem) else shard_problem(problem, group)
     module = import_module(f".solvers.{SOLVERS[solver]}", __package__)
     if "anderson" in inspect.signature(module.solve).parameters:
@@ -508,7 +505,7 @@ def activate(group=None):
     Every process runs the same code in the block; solvers must be among
     :data:`DISTRIBUTED_SOLVERS`.
     """
-    token = PROCESS_GROUP.set((group,))
+    token = PROCESS_GROUP.set(ActiveGroup(group, solve))
     try:
         yield
     finally:

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from ._sharding import LOCAL
 from ._validation import (
     check_beta,
     check_bool,
@@ -155,9 +154,6 @@ class Operators:
     ``(n x d) @ (d x Pk)`` product each, masked by the patterns; the lifted ``n x dP`` matrix
     ``[D_1 X, ..., D_P X]`` is never formed.
     """
-
-    #: how the samples are split across processes (:mod:`convexnn._sharding`): all here
-    sharding = LOCAL
 
     def __init__(self, problem: ConvexProblem, device: torch.device, dtype: torch.dtype):
         self.problem = problem

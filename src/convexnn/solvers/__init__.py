@@ -11,10 +11,10 @@ from importlib import import_module
 
 import numpy as np
 
-from .._sharding import PROCESS_GROUP
 from .._validation import check_instance
 from ..problem import ConvexProblem
 from ..solution import ConvexSolution
+from ._sharding import PROCESS_GROUP
 
 __all__ = ["SOLVERS", "resolve_solver", "solve"]
 
@@ -74,10 +74,9 @@ def solve(problem, solver: str = "auto", **options):
     see targets of scale 1.
     """
     name = resolve_solver(problem, solver)
-    if PROCESS_GROUP.get() is not None:
-        from ..distributed import solve as solve_distributed
-
-        return solve_distributed(problem, name, **options)
+    active = PROCESS_GROUP.get()
+    if active is not None:  # inside convexnn.distributed.activate: its solve splits the samples
+        return active.solve(problem, name, **options)
     module = import_module(f".{SOLVERS[name]}", __name__)
     scale = _target_scale(problem)
     if scale == 1.0:

@@ -24,6 +24,7 @@ from .._groups import NEGLIGIBLE, significant
 from .._validation import check_positive_int
 from ..problem import ConvexProblem
 from ..solution import ConvexSolution
+from ._sharding import LOCAL
 
 __all__ = [
     "Lifted",
@@ -58,9 +59,10 @@ class Lifted:
         self.sign = ops.S if self.gated else torch.cat([ops.S, ops.S], dim=1)  # (n, Q)
         self.n, self.d = self.X.shape
         self.Q = self.mask.shape[1]
-        #: sums over samples go through it (all-reduces when samples are split, see
-        #: :mod:`convexnn._sharding`)
-        self.sharding = ops.sharding
+        #: sums over samples go through it (:mod:`._sharding`): the operators of one process's
+        #: rows carry their own (:class:`convexnn.distributed.ShardedOperators`, all-reduces);
+        #: a problem's own operators hold every sample
+        self.sharding = getattr(ops, "sharding", LOCAL)
 
     @functools.cached_property
     def x_norm2(self) -> float:

@@ -17,9 +17,12 @@ lifted matrix is never formed. Three solvers, one interface (``set_shift``, ``__
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from ._common import Lifted
+if TYPE_CHECKING:  # annotations only: the lifted maps build on these solvers' cone projections
+    from ._common import Lifted
 
 __all__ = ["DirectSolver", "GramSolver", "MAX_GRAM_VARIABLES", "NystromPCG", "solve_with_factor"]
 

@@ -1,7 +1,7 @@
 """The two pieces of ADMM that are not sums over samples, for samples split across processes.
 
 Everything else a first-order solver does is row-local or a sum over samples, which the
-sharding all-reduces (:mod:`convexnn._sharding`). Two things are neither:
+sharding all-reduces (:mod:`._sharding`). Two things are neither:
 
 * **the cone projections** (:mod:`._cones`): the Lawson-Hanson method adds, at every step, the
   *most violated* constraint of a group over all samples and solves a least-squares problem on

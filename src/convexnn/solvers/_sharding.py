@@ -7,19 +7,37 @@ through a :class:`Sharding`; :data:`LOCAL` (one process holds every sample) make
 the identity, so a single-process solve computes exactly what it computed before this hook
 existed. :mod:`convexnn.distributed` provides the sharding of a ``torch.distributed`` process
 group, whose reductions are all-reduces.
+
+Inside :func:`convexnn.distributed.activate`, :func:`convexnn.solvers.solve` hands its programs
+to the distributed solve that :data:`PROCESS_GROUP` holds: the distributed module, which builds
+on the solvers, is passed in by its caller and never imported by them.
 """
 
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import torch
 
-__all__ = ["LOCAL", "PROCESS_GROUP", "Sharding"]
+from ._cones import make_cone_projector
 
-#: ``(group,)`` inside :func:`convexnn.distributed.activate`: every :func:`convexnn.solvers.solve`
-#: then splits its samples across that ``torch.distributed`` process group (None: the world)
-PROCESS_GROUP: contextvars.ContextVar[tuple | None] = contextvars.ContextVar(
+__all__ = ["LOCAL", "PROCESS_GROUP", "ActiveGroup", "Sharding"]
+
+
+class ActiveGroup(NamedTuple):
+    """What :func:`convexnn.distributed.activate` sets for the block it runs."""
+
+    #: the ``torch.distributed`` process group the samples are split across (None: the world)
+    group: Any
+    #: ``solve(problem, solver_name, **options)``: the distributed solve of that group
+    solve: Callable
+
+
+#: the :class:`ActiveGroup` inside :func:`convexnn.distributed.activate`: every
+#: :func:`convexnn.solvers.solve` then splits its samples across that group; None outside
+PROCESS_GROUP: contextvars.ContextVar[ActiveGroup | None] = contextvars.ContextVar(
     "convexnn_process_group", default=None)
 
 
@@ -63,8 +81,6 @@ class Sharding:
     def cone_projector(self, X: torch.Tensor, signs: torch.Tensor, k: int):
         """The projector onto the pattern cones of :mod:`convexnn.solvers._cones` (compiled per
         group on the CPU when numba is installed, batched torch otherwise)."""
-        from .solvers._cones import make_cone_projector
-
         return make_cone_projector(X, signs, k)
 
 
