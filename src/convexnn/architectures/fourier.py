@@ -80,6 +80,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._groups import NEGLIGIBLE, significant
 from .._validation import (
     check_beta,
     check_data,
@@ -379,7 +380,7 @@ def linear_predictor(module: nn.Module, input_shape) -> np.ndarray:
 
 
 def circular_network(solution: FourierLassoSolution, *, regularization: str | None = None,
-                     rtol: float = 1e-9) -> DeepCircularCNN:
+                     rtol: float = NEGLIGIBLE) -> DeepCircularCNN:
     """A circular CNN realizing ``solution.theta`` with penalty equal to its regularizer.
 
     Parameters
@@ -392,7 +393,8 @@ def circular_network(solution: FourierLassoSolution, *, regularization: str | No
         active frequency class, balanced, so that ``penalty(beta, power=L)`` equals
         ``beta * fourier_regularizer(theta, L)``.
     rtol : float, default=1e-9
-        Frequencies with ``||theta_om||`` below ``rtol`` times the largest are dropped.
+        Frequencies with ``||theta_om||`` at most ``rtol`` times the largest are dropped (the
+        negligible groups of :mod:`convexnn._groups`).
     """
     depth = solution.depth
     regularization = regularization or ("weight_decay" if depth == 2 else "path")
@@ -406,7 +408,7 @@ def circular_network(solution: FourierLassoSolution, *, regularization: str | No
     axes = tuple(range(1, theta.ndim))
     target = np.fft.fftn(theta, axes=axes)  # unnormalized spectra: fftn(theta^c)
     rho = np.sqrt(np.sum(np.abs(target) ** 2, axis=0))
-    active = rho > rtol * rho.max() if rho.max() > 0 else np.zeros(rho.shape, bool)
+    active = significant(rho, rho.max(), rtol)
     # torch's layers add the phase e^{-2 pi i <a, w>} per layer (module docstring)
     grid = np.indices(shape)
     shift = sum(a * g / s for (a, _), g, s in zip(geometry.padding, grid, shape, strict=True))
