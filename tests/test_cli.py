@@ -287,7 +287,7 @@ def test_fit_with_auto_patterns_does_not_enumerate_a_large_count(capsys, tmp_pat
                              str(tmp_path / "m.pt")], capsys)
     assert status == 0
     assert "up to 1562 activation patterns (Cover's count)" in err and "--patterns exact" in err
-    assert "patterns: 100 sampled directions" in out
+    assert "patterns: found by the dual-guided neuron search (of at most 1562" in out
 
 
 # ------------------------------------------------------ item 11: predict, options, feature names

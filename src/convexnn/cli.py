@@ -323,17 +323,19 @@ def _pattern_count(Xa: np.ndarray) -> tuple[int, int, int]:
     return distinct, rank, cover_count(distinct, rank) if rank else 1
 
 
-def _resolve_patterns(mode: str, Xa: np.ndarray, n_patterns: int, progress) -> tuple:
+def _resolve_patterns(mode: str, Xa: np.ndarray, n_patterns: int, progress,
+                      fallback: str = "sampled") -> tuple:
     """What ``--patterns mode`` means for the data ``Xa`` (bias column included).
 
     ``auto`` enumerates only when Cover's count is at most ``_CHEAP_PATTERNS`` (enumeration and
-    the program grow with it) and otherwise samples, with a note naming ``--patterns``;
+    the program grow with it) and otherwise samples (or, with ``fallback="search"``, runs the
+    neuron search), with a note naming ``--patterns``;
     ``exact`` is refused above ``_MAX_PATTERNS``; sampling draws at most Cover's count of
     directions (more cannot find more patterns).
 
     Returns
     -------
-    mode : {"exact", "sampled"}
+    mode : {"exact", "sampled", "search"}
     n_patterns : int
         Directions to sample.
     sentence : str
@@ -344,6 +346,12 @@ def _resolve_patterns(mode: str, Xa: np.ndarray, n_patterns: int, progress) -> t
     distinct, rank, count = _pattern_count(Xa)
     where = f"{distinct} distinct samples of rank {rank}"
     n = min(n_patterns, count)
+    if mode == "auto" and count > _CHEAP_PATTERNS and fallback == "search":
+        return "search", n_patterns, (f"found by the dual-guided neuron search (of at most "
+                                      f"{count} patterns)"), (
+            f"--patterns auto: {where} can have up to {count} activation patterns (Cover's "
+            f"count), too many to enumerate quickly; the neuron search looks for the ones that "
+            "matter instead (--patterns exact enumerates them all)")
     if mode == "auto" and count > _CHEAP_PATTERNS:
         return "sampled", n, f"{n} sampled directions (of at most {count} patterns)", (
             f"--patterns auto: {where} can have up to {count} activation patterns (Cover's "
@@ -507,14 +515,11 @@ def _fit(args, progress) -> int:
     bias = not args.no_bias
     Xa = np.hstack([X, np.ones((X.shape[0], 1))]) if bias else X
     if args.patterns == "search":
-        mode, n_patterns, patterns, note = "search", args.n_patterns, "", None
-    else:
-        mode, n_patterns, patterns, note = _resolve_patterns(args.patterns, Xa, args.n_patterns,
-                                                             progress)
-    if args.patterns in ("auto", "search") and mode != "exact":
-        # too many patterns to enumerate: the neuron search finds the ones that matter
-        mode, note = "search", None
-        patterns = "found by the dual-guided neuron search"
+        mode, n_patterns, patterns, note = (
+            "search", args.n_patterns, "found by the dual-guided neuron search", None)
+    else:  # auto: too many patterns to enumerate are searched for
+        mode, n_patterns, patterns, note = _resolve_patterns(
+            args.patterns, Xa, args.n_patterns, progress, fallback="search")
     if note is not None:
         print(f"convexnn: note: {note}", file=sys.stderr)
     estimator = Estimator(beta=args.beta, loss=args.loss, bias=bias, patterns=mode,

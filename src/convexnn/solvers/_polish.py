@@ -151,24 +151,41 @@ def _newton_step(faces: _Faces) -> tuple[torch.Tensor, float] | None:
     Z = faces.predict(faces.U)
     norms = torch.linalg.vector_norm(faces.U, dim=0)
     unit = faces.U / norms
-    valid = faces.valid.reshape(-1)
-    grad_u = faces.back(ops.loss_gradient(Z)) + ops.beta * unit
-    grad = torch.einsum("gdr,dg->gr", faces.N, grad_u).reshape(-1)[valid]
-    A = (faces.mask[:, :, None] * torch.einsum("nd,gdr->ngr", lifted.X, faces.N))
-    A = A.reshape(lifted.n, -1)[:, valid]  # (n, R)
-    output = faces.c[:, None].expand(-1, d).reshape(-1)[valid]  # each coordinate's output
+    # coordinates (g, i) with i < r_g, ordered by output, then group: position[g, i] in z
+    order = torch.argsort(faces.c, stable=True)
+    position = torch.full((faces.m, d), -1, dtype=torch.long, device=Z.device)
+    valid = faces.valid[order]
+    position[order] = torch.where(valid, torch.cumsum(valid.reshape(-1), 0).reshape(valid.shape)
+                                  - 1, -1)
+    coordinates = position.reshape(-1) >= 0
+    index = position.reshape(-1)[coordinates]  # z position of each valid (g, i), row-major
+    grad = torch.zeros(index.numel(), dtype=Z.dtype, device=Z.device)
+    grad[index] = torch.einsum("gdr,dg->gr", faces.N,
+                               faces.back(ops.loss_gradient(Z)) + ops.beta * unit
+                               ).reshape(-1)[coordinates]
+    A = torch.zeros(lifted.n, index.numel(), dtype=Z.dtype, device=Z.device)
+    A[:, index] = (faces.mask[:, :, None] * torch.einsum("nd,gdr->ngr", lifted.X, faces.N)
+                   ).reshape(lifted.n, -1)[:, coordinates]
     H = ops.loss.hessian(Z, ops.Y, ops.weights)
     separable = bool(torch.all(H == torch.diag_embed(torch.diagonal(H, dim1=1, dim2=2))))
-    hessian = torch.zeros(A.shape[1], A.shape[1], dtype=A.dtype, device=A.device)
-    for a in range(ops.k):
-        rows = torch.nonzero(output == a).squeeze(1)
+    sizes = torch.zeros(ops.k, dtype=torch.long).index_add_(
+        0, faces.c.cpu(), faces.valid.sum(1).cpu()).tolist()
+    starts = [sum(sizes[:a]) for a in range(ops.k + 1)]
+    hessian = torch.zeros(index.numel(), index.numel(), dtype=Z.dtype, device=Z.device)
+    for a in range(ops.k):  # the loss part A^T H A, by blocks of outputs
+        rows = slice(starts[a], starts[a + 1])
         for b in ([a] if separable else range(ops.k)):
-            cols = torch.nonzero(output == b).squeeze(1)
-            hessian[rows[:, None], cols] = A[:, rows].T @ (H[:, a, b, None] * A[:, cols])
+            cols = slice(starts[b], starts[b + 1])
+            hessian[rows, cols] = A[:, rows].T @ (H[:, a, b, None] * A[:, cols])
+    # the penalty: beta / |u_g| on the diagonal minus beta / |u_g| zhat zhat^T per group block
     zhat = torch.einsum("gdr,dg->gr", faces.N, unit)
-    curvature = torch.eye(d, dtype=A.dtype, device=A.device) - zhat[:, :, None] * zhat[:, None, :]
-    penalty = torch.block_diag(*(ops.beta * curvature / norms[:, None, None]))
-    hessian += penalty[valid][:, valid]
+    weight = (ops.beta / norms)[:, None].expand(-1, d).reshape(-1)[coordinates]
+    hessian.diagonal()[index] += weight
+    pairs = (position[:, :, None] >= 0) & (position[:, None, :] >= 0)
+    outer = ((ops.beta / norms)[:, None, None] * zhat[:, :, None] * zhat[:, None, :])[pairs]
+    hessian.index_put_((position[:, :, None].expand(-1, -1, d)[pairs],
+                        position[:, None, :].expand(-1, d, -1)[pairs]), -outer,
+                       accumulate=True)
     jitter = 1e-14 * float(hessian.diagonal().abs().max())
     factor, info = torch.linalg.cholesky_ex(
         hessian + jitter * torch.eye(hessian.shape[0], dtype=hessian.dtype, device=A.device))
@@ -176,7 +193,7 @@ def _newton_step(faces: _Faces) -> tuple[torch.Tensor, float] | None:
         return None
     step = -torch.cholesky_solve(grad[:, None], factor)[:, 0]
     padded = torch.zeros(faces.m * d, dtype=A.dtype, device=A.device)
-    padded[valid] = step
+    padded[coordinates] = step[index]
     return (torch.einsum("gdr,gr->dg", faces.N, padded.reshape(faces.m, d)),
             -float(grad @ step))
 

@@ -57,10 +57,10 @@ CHEAP_STEPS = 2
 SCREEN_FACTOR = 10.0
 #: a check whose certified gap is at most this (but above the target), with the same nonzero
 #: groups as the check before, tries the active-face polish (:mod:`._polish`), once ADMM has
-#: run ``POLISH_AFTER`` iterations (a polish costs a few dense Newton solves: 1.5-10 s on
-#: breast_cancer's restricted programs, against 0.5-6 s for ADMM's usual runs to 1e-3-1e-4; it
-#: pays in ADMM's long tails, e.g. 1e-6 certified in 11 s where 10,000 iterations (53 s) did
-#: not reach it: measured)
+#: run ``POLISH_AFTER`` iterations, within a quarter of the time ADMM has taken (a polish costs
+#: dense Newton solves, 0.1-0.5 s each on breast_cancer's restricted programs, against 0.5-6 s
+#: for ADMM's usual runs to 1e-3-1e-4; it pays in ADMM's long tails, e.g. 1e-6 certified in
+#: 11 s where 10,000 iterations (53 s) did not reach it: measured)
 POLISH_BELOW = 1e-2
 POLISH_AFTER = 400
 
@@ -385,8 +385,10 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
             # float32 gaps came out negative, measured): every check is of the point projected
             # onto the cones in float64
             point, gap, defect = check64.exact(p, prox_p.multipliers(rho_p), rho_z * a_z)
+        # a polish may take a quarter of the time ADMM has run (at least a second)
+        budget = min(monitor.time_limit - monitor.elapsed(), max(1.0, 0.25 * monitor.elapsed()))
         polished = polisher(it, point, gap, tol, None if gated else prox_p.multipliers(rho_p),
-                            monitor.time_limit - monitor.elapsed())
+                            budget)
         if polished is not None and polished[3] <= cone_tol:
             point, _, gap, defect = polished
             monitor.note(it, f"active-face polish: gap {gap.relative:.2e}")
