@@ -81,3 +81,16 @@ def test_algorithm3_with_bias_never_increases_and_bounds_the_1d_optimum():
     assert abs(result.dual.sum()) < 1e-9  # 1^T Lam = 0, the dual of the free output constant
     np.testing.assert_allclose(result.network().predict(a[:, None]),
                                result.fit.predict(a[:, None]), atol=1e-10)
+
+
+def test_data_that_are_not_spike_free_are_checked_by_the_separation_oracle():
+    # 10 Gaussian points in 2-D without bias: the relaxed oracle alone stopped at the zero
+    # network's pair (converged=True, 2.5x the optimum); the exact check over the plane's
+    # patterns finds the violations it misses, and the method goes on to program (8)'s optimum
+    rng = np.random.default_rng(0)
+    A, y = rng.standard_normal((10, 2)), rng.standard_normal(10)
+    result = cutting_plane(A, y, beta=0.01, tol=1e-8)
+    optimum = program8(A, y, loss="squared", beta=0.01).objective
+    assert result.spike_free is False
+    assert result.converged and result.exact_check
+    assert result.fit.objective == pytest.approx(optimum, rel=RTOL)

@@ -9,9 +9,13 @@ violated constraint found by the *spike-free relaxation* (15) of the separation 
     u_+ = argmax_{A u >= 0, ||u|| <= 1} -Lam^T A u,    u_- = argmax_{A u >= 0, ||u|| <= 1} Lam^T A u
 
 until neither exceeds ``beta``. Each step only enlarges the dictionary, so the restricted
-optimum never increases (papers.md 5, fact 23). When ``A`` is spike-free the relaxation is the
-exact separation problem and the method ends at the global optimum (Proposition 2); otherwise
-its end point is the optimum over the neurons found, an upper bound.
+optimum never increases. When ``A`` is spike-free the relaxation is the exact separation problem
+and the method ends at the global optimum (Proposition 2); otherwise the relaxation can miss
+violated constraints. So without biases, before ending, the separation problem itself is asked
+(:func:`convexnn.oracle.separation_oracle`: exact over all patterns when they are few, e.g. data
+of rank 2, else the multi-start ascent); its violators join the dictionary and the method goes
+on. ``converged`` is set only when that check finds nothing (a proof when the check is exact);
+``spike_free`` records whether the relaxation was ever found to miss a violation.
 
 With unregularized biases (Algorithm 3, Appendix 9) the dual also has ``1^T Lam = 0`` (the
 primal gets a free output constant), and the relaxed oracle reduces to
@@ -31,6 +35,8 @@ from scipy.optimize import nnls
 
 from .._validation import check_beta, check_data, check_loss_targets, check_positive_int
 from ..losses import get_loss
+from ..oracle import separation_oracle
+from ..search import EXACT_MAX_PATTERNS, _choose_oracle
 from .dictionary import L1Network, NeuronDictionary, fit_l1
 from .extreme_points import vertex_neurons
 
@@ -53,13 +59,22 @@ class CuttingPlaneResult:
         (``-L*(t Lam)`` with ``t = min(1, 1 / violation)``: a lower bound on the optimum when
         the relaxation is exact, i.e. for spike-free data), ``n_neurons`` and ``time``.
     converged : bool
-        True when the relaxed oracle found no violated constraint.
+        True when no violated constraint was found: by the relaxed oracle and, without biases,
+        by the separation oracle too (with biases only the relaxation is checked).
+    spike_free : bool or None
+        False when the separation oracle found a violation that the relaxation missed (the data
+        are not spike-free); None when it was not asked (biases).
+    exact_check : bool
+        Whether the final check priced every activation pattern (``converged`` is then a proof
+        of the global optimum).
     """
 
     fit: L1Network
     dual: np.ndarray
     history: dict = field(default_factory=dict)
     converged: bool = False
+    spike_free: bool | None = None
+    exact_check: bool = False
 
     def network(self, rtol: float = 1e-9):
         """The trained :class:`~convexnn.network.TwoLayerReLU` (see :meth:`L1Network.network`)."""
@@ -180,13 +195,24 @@ def cutting_plane(A, y, *, loss="squared", beta: float, bias: bool = False,
 
     history = {key: [] for key in ("objective", "violation", "dual_bound", "n_neurons", "time")}
     start = time.perf_counter()
-    fit, converged = None, False
+    fit, converged, spike_free = None, False, None
+    # without biases the separation problem is max |Lam^T (A u)_+|: the neuron search's oracle
+    all_patterns = None if bias else _choose_oracle(A, "auto", EXACT_MAX_PATTERNS)
     for it in range(max_iter + 1):
         if dictionary.n_neurons > 0:
             fit = fit_l1(dictionary, A, Y, loss=loss, beta=beta, output_bias=bias)
             Lam = fit.dual[:, 0] - (fit.dual[:, 0].mean() if bias else 0.0)
         candidates, values = relaxed_separation(A, Lam, bias=bias)
         violation = float(values.max()) / beta
+        if violation <= 1 + tol and not bias:  # check the relaxation
+            check = separation_oracle(A, Lam[:, None], patterns=all_patterns, bias=False,
+                                      seed=it)
+            missed = bool(check.values.max() > beta * (1 + tol))
+            spike_free = spike_free is not False and not missed
+            if missed:
+                candidates = NeuronDictionary(check.directions[:, 0, :].T.copy(), None)
+                values = check.values[0]
+                violation = float(values.max()) / beta
         if fit is not None:
             scale = min(1.0, 1.0 / violation) if violation > 0 else 1.0
             history["objective"].append(fit.objective)
@@ -213,4 +239,5 @@ def cutting_plane(A, y, *, loss="squared", beta: float, bias: bool = False,
     if fit is None:  # beta so large that the zero network is optimal: fit the oracle's pair
         fit = fit_l1(candidates, A, Y, loss=loss, beta=beta, output_bias=bias)
         converged = True
-    return CuttingPlaneResult(fit, Lam, history, converged)
+    return CuttingPlaneResult(fit, Lam, history, converged, spike_free,
+                              exact_check=converged and all_patterns is not None)
