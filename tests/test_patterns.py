@@ -146,3 +146,21 @@ def test_pattern_counts_that_cannot_fit_are_refused_before_allocating():
     assert patterns.n_patterns <= 382
     grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     assert grown_kb < 2 * 2**20  # under 2 GB (kilobytes on Linux)
+
+
+def test_data_point_directions_put_the_kink_on_a_sample():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 3))
+    Xa = np.hstack([X, np.ones((30, 1))])
+    patterns = sample_patterns(Xa, 50, seed=1, directions="data")
+    # every generator's hyperplane passes through (at least) one sample
+    on_plane = np.abs(Xa @ patterns.generators) <= 1e-9 * np.linalg.norm(patterns.generators,
+                                                                          axis=0)
+    assert on_plane.any(axis=0).all()
+    assert np.array_equal(Xa @ patterns.generators >= 0, patterns.D)
+    # without a bias column: hyperplanes through the origin and a sample
+    plain = sample_patterns(X, 20, seed=1, directions="data")
+    assert (np.abs(X @ plain.generators) <= 1e-9 * np.linalg.norm(plain.generators, axis=0)
+            ).any(axis=0).all()
+    with pytest.raises(ValueError, match="directions must be"):
+        sample_patterns(X, 5, directions="grid")

@@ -49,7 +49,7 @@ import torch
 from scipy.optimize import nnls
 
 from ._validation import check_bool, check_matrix, check_positive_int
-from .patterns import Patterns
+from .patterns import Patterns, data_point_directions
 from .solvers._cones import ConeProjector
 
 __all__ = ["OracleResult", "ascent_oracle", "cone_prices", "exact_oracle", "oracle_values",
@@ -184,17 +184,8 @@ def _starts(Xa: np.ndarray, T: np.ndarray, n_random: int, bias: bool,
         rows = Xa[rng.choice(n, max_data_starts, replace=False)]
     blocks.append(rows.T)  # x_i / ||x_i|| (normalized below): active on the samples near x_i
     # hyperplanes through data points: the ReLU's kink sits on a sample, as in 1-D optima
-    # (papers.md 2.4); the normal points to another sample or at random
-    m = rows.shape[0]
-    if bias and d > 1:
-        partners = Xa[rng.integers(0, n, m)]
-        W = partners[:, :-1] - rows[:, :-1]
-        W[: m // 2] = rng.standard_normal((m // 2, d - 1))
-        blocks.append(np.hstack([W, -(W * rows[:, :-1]).sum(1, keepdims=True)]).T)
-    elif d > 1:
-        W = rng.standard_normal((m, d))
-        norms2 = np.maximum((rows**2).sum(1, keepdims=True), 1e-300)
-        blocks.append((W - (W * rows).sum(1, keepdims=True) / norms2 * rows).T)
+    if d > 1:
+        blocks.append(data_point_directions(Xa, rows, rng, bias))
     # the gradient of the all-active cell and of the cell of the samples that gain
     blocks.append(Xa.T @ T)
     blocks.append(Xa.T @ np.maximum(T, 0))

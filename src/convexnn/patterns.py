@@ -251,8 +251,33 @@ def check_pattern_memory(n_samples: int, n_features: int, n_patterns: int, n_out
             f"{name} (the neuron search adds patterns as they are needed)")
 
 
-def sample_patterns(X, n_samples: int, *, seed=None, unique: bool = True) -> Patterns:
-    """Patterns ``1[X u >= 0]`` of ``n_samples`` Gaussian directions ``u ~ N(0, I_d)``.
+def data_point_directions(X: np.ndarray, rows: np.ndarray, rng: np.random.Generator,
+                          bias: bool) -> np.ndarray:
+    """Directions (d, m) whose hyperplanes pass through the data points ``rows`` (m, d).
+
+    With a bias column (the last column of ``X``) the direction is ``(w, -w^T x)``: the kink of
+    the ReLU sits on the sample ``x``, as in the optima of 1-D data (Ergen & Pilanci, JMLR 2021,
+    Section 3: breakpoints at data points); ``w`` points to another sample for half of the rows
+    and is Gaussian for the rest. Without one, ``w`` is Gaussian, orthogonal to ``x``.
+    """
+    n, d = X.shape
+    m = rows.shape[0]
+    if bias:
+        W = X[rng.integers(0, n, m), :-1] - rows[:, :-1]
+        W[: m // 2] = rng.standard_normal((m // 2, d - 1))
+        return np.hstack([W, -(W * rows[:, :-1]).sum(1, keepdims=True)]).T
+    W = rng.standard_normal((m, d))
+    norms2 = np.maximum((rows**2).sum(1, keepdims=True), 1e-300)
+    return (W - (W * rows).sum(1, keepdims=True) / norms2 * rows).T
+
+
+def sample_patterns(X, n_samples: int, *, seed=None, unique: bool = True,
+                    directions: str = "gaussian") -> Patterns:
+    """Patterns ``1[X u >= 0]`` of ``n_samples`` random directions.
+
+    ``directions="gaussian"`` draws ``u ~ N(0, I_d)``; ``"data"`` draws hyperplanes through
+    random data points (:func:`data_point_directions`; the last column of ``X`` is taken as the
+    bias column when it is all ones), the sampling of the papers' experiments.
 
     The result is a subset of all patterns, so program (8) over it is a restriction: its optimum
     is >= the true optimum and its network is a valid ReLU network.
@@ -274,6 +299,7 @@ def sample_patterns(X, n_samples: int, *, seed=None, unique: bool = True) -> Pat
         Seed of the Gaussian draws (same seed, same patterns).
     unique : bool, default=True
         Drop repeated patterns (keeping the first direction that produced each).
+    directions : {"gaussian", "data"}, default="gaussian"
 
     Raises
     ------
@@ -282,14 +308,21 @@ def sample_patterns(X, n_samples: int, *, seed=None, unique: bool = True) -> Pat
     """
     X = check_matrix(X, "X")
     n_samples = check_positive_int(n_samples, "n_samples")
+    if directions not in ("gaussian", "data"):
+        raise ValueError(f"directions must be 'gaussian' or 'data'; got {directions!r}")
     n, d = X.shape
     if not unique:
         check_pattern_memory(n, d, n_samples, name="n_samples")
     rng = np.random.default_rng(seed)
+    bias = d > 1 and bool(np.all(X[:, -1] == 1))
     chunk = max(1, _CHUNK_ENTRIES // n)
     D_parts, G_parts, drawn, found = [], [], 0, 0
     while drawn < n_samples:
-        G = rng.standard_normal((d, min(chunk, n_samples - drawn)))
+        count = min(chunk, n_samples - drawn)
+        if directions == "data":
+            G = data_point_directions(X, X[rng.integers(0, n, count)], rng, bias)
+        else:
+            G = rng.standard_normal((d, count))
         drawn += G.shape[1]
         D_parts.append(X @ G >= 0)
         G_parts.append(G)
