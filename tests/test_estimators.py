@@ -429,3 +429,19 @@ def test_auto_searches_where_enumeration_is_not_cheap():
     # one feature plus bias: few patterns, enumerated as before (a global certificate)
     enumerated = ConvexReLURegressor(beta=1e-3, random_state=0).fit(X[:12, :1], y[:12])
     assert enumerated.search_ is None and enumerated.patterns_.exact
+
+
+def test_time_limit_bounds_a_searching_fit():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((200, 8))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int)
+    import time
+
+    # compiled kernels (numba) are built on first use: not part of what is timed
+    ConvexReLUClassifier(patterns="sampled", n_patterns=5, max_iter=20).fit(X[:20], y[:20])
+    start = time.perf_counter()
+    est = ConvexReLUClassifier(beta=1e-3, random_state=0, time_limit=2.0).fit(X, y)
+    # the limit covers the whole fit; 10 % over it for the work after the search's deadline
+    # (measured 2.01 s and 4.78 s for limits of 2 and 5 s on breast_cancer)
+    assert time.perf_counter() - start <= 2.2
+    assert est.search_.status == "time_limit"

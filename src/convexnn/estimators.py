@@ -217,7 +217,8 @@ class _ConvexReLU(BaseEstimator):
             sample_weight=weights, initial_patterns=reused, seed_network=self._seed_network(),
             tol=SEARCH_TOL if self.tol is None else float(self.tol), max_rounds=SEARCH_ROUNDS,
             min_progress=SEARCH_PROGRESS,
-            time_limit=None if self.time_limit is None else float(self.time_limit),
+            # a tenth of the limit is kept for the certificate and the network's recovery
+            time_limit=None if self.time_limit is None else 0.9 * float(self.time_limit),
             seed=seed, solver=solver, solver_options=solver_options,
             verbose=bool(self.verbose))
 

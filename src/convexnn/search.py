@@ -70,6 +70,8 @@ PROGRESS_ROUNDS = 3
 #: programs, where ADMM needed 10-50 s to certify 1e-6; but 5 s for 20 patterns of
 #: breast_cancer's 426 x 31, where ADMM needs 0.2 s to 1e-2: measured), larger ones by ADMM
 CONIC_MAX_SIZE = 5_000
+#: the share of ``time_limit`` kept for the final solve (the rounds stop when only it is left)
+FINAL_SHARE = 0.15
 #: the conic solver's relative accuracy (its reference tolerances, ``solvers.conic.ACCURATE``)
 CONIC_ACCURACY = 1e-9
 
@@ -335,19 +337,23 @@ class _Search:
         self.n_directions = 0
         self.neurons = np.zeros((Xa.shape[1], 0))  # the oracle's last best directions
 
-    def remaining(self) -> float:
-        return self.limit - (time.perf_counter() - self.start)
+    def remaining(self, final: bool = False) -> float:
+        """Seconds left for the rounds (the final solve's share kept back) or, with
+        ``final``, for the final solve."""
+        left = self.limit - (time.perf_counter() - self.start)
+        return left if final else left - FINAL_SHARE * self.limit
 
     def problem(self, patterns: Patterns) -> ConvexProblem:
         return ConvexProblem(self.Xa, self.Y, self.loss, self.beta, patterns, gated=self.gated,
                              sample_weight=self.sample_weight, bias=self.bias)
 
     def solve(self, problem: ConvexProblem, tol: float, warm: ConvexSolution | None,
-              floor: float = 1e-3, warm_start: bool | None = None
+              final: bool = False, warm_start: bool | None = None
               ) -> tuple[ConvexSolution, float]:
-        """The restricted program to relative gap ``tol``, within the time left (at least
-        ``floor`` seconds), from ``warm`` if ``warm_start`` (default: the search's setting);
-        returns the solution and the gap it was solved to."""
+        """The restricted program to relative gap ``tol``, within the time left (the rounds'
+        or, with ``final``, all of it), from ``warm`` if ``warm_start`` (default: the search's
+        setting); returns the solution and the gap it was solved to."""
+        floor = 1e-3
         warm_start = self.warm_start if warm_start is None else warm_start
         n, d, P, k = problem.shape
         name = self.solver
@@ -357,11 +363,11 @@ class _Search:
         if name == "conic":  # interior point: always to 1e-9, no warm start
             options = dict(self.solver_options)
             if math.isfinite(self.limit):
-                options.setdefault("time_limit", max(self.remaining(), floor))
+                options.setdefault("time_limit", max(self.remaining(final), floor))
             return solve(problem, "conic", **options), min(tol, CONIC_ACCURACY)
         options = _solver_options(name, warm if warm_start else None, self.solver_options)
         if math.isfinite(self.limit):
-            options.setdefault("time_limit", max(self.remaining(), floor))
+            options.setdefault("time_limit", max(self.remaining(final), floor))
         return solve(problem, name, tol=tol, **options), tol
 
     def price(self, problem: ConvexProblem, solution: ConvexSolution, *, scale: bool,
@@ -463,7 +469,8 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
         Drop a pattern whose groups were zero after this many consecutive rounds (small
         restricted programs are cheap; a dropped pattern that is needed again comes back).
     time_limit : float, optional
-        Seconds for the rounds; the final solve gets what is left, but at least a tenth.
+        Seconds for the whole search: the rounds stop when 15 % of it is left, which the final
+        solve gets (with what the rounds did not use).
     seed : None, int or numpy Generator
     oracle : {"auto", "ascent", "exact"} or Patterns
         ``"exact"`` enumerates all patterns and prices them (a proven optimum on convergence);
@@ -596,7 +603,7 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
         # round's point: near the optimum ADMM's warm start (with its last penalties) pays
         # (measured: 1150 iterations to 1e-4 against 1680 from zero); cut short by the time
         # limit it may end above that point, which is then kept (it is feasible here)
-        final, _ = search.solve(search.problem(patterns), tol, warm, floor=0.1 * search.limit,
+        final, _ = search.solve(search.problem(patterns), tol, warm, final=True,
                                 warm_start=True)
         if warm is not None and final.status != "optimal" and warm.objective < final.objective:
             final = warm
