@@ -80,7 +80,7 @@ def test_solver_names_match_the_solvers():
 def test_demo_prints_the_table(capsys, tmp_path):
     plot = tmp_path / "demo.png"
     status = main(["demo", "--n-patterns", "8", "--width", "5", "--epochs", "100",
-                   "--plot", str(plot)])
+                   "--lr", "0.01", "0.03", "--time-limit", "3", "--plot", str(plot)])
     out = capsys.readouterr().out
     assert status == 0
     for column in ("train objective", "certified gap", "train acc", "test acc", "neurons",
@@ -89,10 +89,11 @@ def test_demo_prints_the_table(capsys, tmp_path):
     rows = [line for line in out.splitlines() if line.startswith(("adam (", "convex ("))]
     assert len(rows) == 2
     adam, convex = (float(re.split(r"\s{2,}", row)[1]) for row in rows)
-    # Adam's network is a feasible point of the convex program over its own patterns (plus
-    # the sampled ones), so the certified optimum is at most Adam's objective (up to the
-    # first-order solver's certified gap of 1e-4 on the convex side)
-    assert convex <= adam * (1 + 1e-4)
+    # five neurons after 100 epochs against the search's network: the convex one is lower
+    # (this is what the demo shows, not a theorem: the search is over found patterns)
+    assert convex < adam
+    assert "best of 2" in rows[0]
+    assert "Adam: 2 runs of 100 epochs" in out and "search:" in out
     assert int(rows[0].split()[-2]) == 5  # --width
     assert "426 train / 143 test" in out
     assert plot.stat().st_size > 0
