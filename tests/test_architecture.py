@@ -265,18 +265,8 @@ def _long_functions(path: Path) -> list[str]:
     return found
 
 
-def _solver_files() -> list:
-    files = []
-    for path in sorted((ROOT / "solvers").glob("*.py")):
-        marks = []
-        if path.name == "admm.py":
-            marks = [pytest.mark.xfail(strict=False, reason=(
-                "admm.solve is over the limit and solvers/admm.py is being rewritten (issue 17)"))]
-        files.append(pytest.param(path, id=path.name, marks=marks))
-    return files
-
-
-@pytest.mark.parametrize("path", _solver_files())
+@pytest.mark.parametrize("path", sorted((ROOT / "solvers").glob("*.py")),
+                         ids=lambda path: path.name)
 def test_solver_functions_are_short(path):
     long = _long_functions(path)
     assert not long, (f"solvers/{path.name}: functions over {MAX_FUNCTION_LINES} lines: "

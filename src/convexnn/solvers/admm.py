@@ -33,6 +33,7 @@ multipliers ``rho_p a`` for the cone-constrained dual feasibility (:mod:`._stopp
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
@@ -267,6 +268,19 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
     tol, max_iter, time_limit = check_options(problem, tol=tol, max_iter=max_iter,
                                               time_limit=time_limit, warm_start=warm_start,
                                               name="admm")
+    check_every = _check_settings(linear_solver, relaxation, rho, ratio, check_every, anderson)
+    run = _ADMM(problem, tol=tol, monitor=Monitor("admm", max_iter, time_limit, verbose,
+                                                  dtype=dtype),
+                device=device, dtype=dtype, relaxation=relaxation, linear_solver=linear_solver,
+                rank=rank, cg_rtol=cg_rtol, cone_tol=cone_tol, anderson=anderson)
+    status, it, point, gap = run.iterate(run.start(warm_start, rho, ratio), max_iter,
+                                         check_every, adaptive)
+    return make_solution(problem, run.lifted, point, gap.Lam, run.monitor, status, it, "admm",
+                         tol)
+
+
+def _check_settings(linear_solver, relaxation, rho, ratio, check_every, anderson) -> int:
+    """Validate ADMM's own options; returns ``check_every``."""
     if linear_solver not in ("auto", "direct", "gram", "cg"):
         raise ValueError(f"linear_solver must be 'auto', 'direct', 'gram' or 'cg'; "
                          f"got {linear_solver!r}")
@@ -274,137 +288,210 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
         raise ValueError(f"relaxation must be in (0, 2); got {relaxation!r}")
     if not ratio > 0 or (rho is not None and not rho > 0):
         raise ValueError(f"rho and ratio must be positive; got rho={rho!r}, ratio={ratio!r}")
-    check_every = check_positive_int(check_every, "check_every")
     if isinstance(anderson, bool) or not isinstance(anderson, int) or anderson < 0:
         raise ValueError(f"anderson must be a non-negative int (0 turns it off); got {anderson!r}")
-    ops = problem.operators(device, dtype)
-    lifted = Lifted(ops)
-    gated = problem.gated
-    rho_z = ops.loss.lipschitz(ops.weights) if rho is None else float(rho)
-    if not torch.isfinite(torch.tensor(rho_z)):  # hinge: no curvature; the squared loss's scale
-        rho_z = float(lifted.sharding.max(ops.weights.max() / ops.n))
-    rho_p = ratio * rho_z
-    monitor = Monitor("admm", max_iter, time_limit, verbose, dtype=dtype)
-    # below float64, "optimal" is certified in float64, and program (8)'s checks are of points
-    # projected onto the cones in float64 (float32 projections meet them only to float32 rounding)
-    check64 = Float64Check(problem, device) if monitor.low_precision else None
-    if lifted.sharding.distributed:  # samples split across processes (convexnn.distributed)
-        system = lifted.sharding.linear_system(lifted, linear_solver)
-    else:
-        system = _linear_system(lifted, linear_solver, rank, cg_rtol)
-    system.set_shift(rho_p / rho_z)
-    prox_p = ConeProx(lifted) if not gated else None
-    polisher = _Polisher(lifted, ops.loss.smooth and check64 is None
-                         and not lifted.sharding.distributed)
+    return check_positive_int(check_every, "check_every")
 
-    p = initial_point(lifted, warm_start)
-    z = lifted.predict(p)
-    if warm_start is None:
-        a_z, a_p = torch.zeros_like(z), torch.zeros_like(p)
-    else:  # the fixed point of the iteration at an optimal p: y_z = grad L(z), y_p = -F^T y_z
-        a_z = ops.loss_gradient(z) / rho_z
-        a_p = -lifted.adjoint(rho_z * a_z) / rho_p
-    y = torch.zeros_like(z)
-    alpha = relaxation
-    accelerator = Anderson(anderson) if anderson else None
-    it, status, changes_z, changes_p, next_check = 0, None, 0, 0, check_every
-    best = None  # (gap, point) of the best check
-    while status is None:
-        it += 1
-        state = (z, a_z, p, a_p)
-        # 1. U-step: (F^T F + r I) U = c by Woodbury, (r I + K) y = F c, U = (c - F^T y) / r
-        r = rho_p / rho_z
-        c = lifted.adjoint(z - a_z) + r * (p - a_p)
-        y = system(lifted.predict(c), y)
-        U = (c - lifted.adjoint(y)) / r
-        FU = y if system.exact else lifted.predict(U)  # F U = y for an exact solve
-        # 2. over-relaxed proximal steps and scaled dual updates
-        FU = alpha * FU + (1 - alpha) * z
-        U = alpha * U + (1 - alpha) * p
-        z_prev, p_prev = z, p
-        z = prox_loss(ops.loss, FU + a_z, ops.Y, ops.weights, rho_z)
-        checking = it >= next_check or it >= max_iter
-        if gated:
-            p = group_soft_threshold(U + a_p, ops.beta / rho_p)
+
+@dataclass
+class _Iterate:
+    """ADMM's variables ``z`` (n, k) and ``p`` (d, Q, k), their scaled duals, the penalties
+    ``rho_z`` and ``rho_p`` (with how often residual balancing changed them) and the last
+    linear solve ``y`` (the next one's warm start)."""
+
+    z: torch.Tensor
+    a_z: torch.Tensor
+    p: torch.Tensor
+    a_p: torch.Tensor
+    rho_z: float
+    rho_p: float
+    y: torch.Tensor
+    ratio: float = 1.0  # rho_p / rho_z at the last U-step
+    changes_z: int = 0
+    changes_p: int = 0
+
+    def variables(self) -> tuple:
+        return self.z, self.a_z, self.p, self.a_p
+
+    def set_variables(self, values) -> None:
+        self.z, self.a_z, self.p, self.a_p = values
+
+
+class _ADMM:
+    """One ADMM run: the problem's maps on the device, the ``U``-step's linear system, the
+    proximal maps, the certificate checks and the run's monitor; each method is one step of
+    the algorithm box in the module docstring."""
+
+    def __init__(self, problem, *, tol, monitor, device, dtype, relaxation, linear_solver, rank,
+                 cg_rtol, cone_tol, anderson):
+        self.ops = problem.operators(device, dtype)
+        self.lifted = Lifted(self.ops)
+        self.gated, self.tol, self.monitor, self.dtype = problem.gated, tol, monitor, dtype
+        self.alpha, self.cone_tol = relaxation, cone_tol
+        # below float64, "optimal" is certified in float64, and program (8)'s checks are of
+        # points projected onto the cones in float64 (float32 projections meet them only to
+        # float32 rounding)
+        self.check64 = Float64Check(problem, device) if monitor.low_precision else None
+        lifted = self.lifted
+        if lifted.sharding.distributed:  # samples split across processes
+            self.system = lifted.sharding.linear_system(lifted, linear_solver)
         else:
-            p = prox_p(U + a_p, ops.beta / rho_p, exact=False)
-            if checking and it < max_iter:
-                estimate = _exact_check(lifted, p, prox_p, rho_p, rho_z * a_z)[2].relative
-                if estimate > SCREEN_FACTOR * max(tol, monitor.resolved_gap):
-                    monitor.note(it, f"estimated gap {estimate:.2e}: not certified yet")
-                    checking, next_check = False, it + check_every
-            if checking:  # the same input, projected exactly (warm-started by the above)
-                p = prox_p(U + a_p, ops.beta / rho_p)
-        a_z = a_z + FU - z
-        a_p = a_p + U - p
-        candidate = None
-        if accelerator is not None:
-            # extrapolate only between plain iterations that certify nothing
-            quiet = not checking and it + 1 < next_check and it + 1 < max_iter
-            candidate, rejected = accelerator(_pack(state), _pack((z, a_z, p, a_p)), quiet)
-            if rejected:  # the last extrapolation made things worse: back to the plain step
-                z, a_z, p, a_p = _unpack(candidate, state)
-                continue
-            if not quiet:
-                candidate = None
-        limit = monitor.limit_reached(it)
-        if adaptive and it % check_every == 0:
-            factor_z = _rebalance(_relative(FU - z, FU, z, norm=lifted.sharding.norm),
-                                  _relative(lifted.adjoint(z - z_prev), lifted.adjoint(a_z)),
-                                  changes_z)
-            factor_p = _rebalance(_relative(U - p, U, p), _relative(p - p_prev, a_p), changes_p)
-            changes_z, changes_p = changes_z + (factor_z != 1), changes_p + (factor_p != 1)
-            rho_z, a_z = rho_z * factor_z, a_z / factor_z
-            rho_p, a_p = rho_p * factor_p, a_p / factor_p
-            if factor_z != 1 or factor_p != 1:
-                system.set_shift(rho_p / rho_z)
-                if accelerator is not None:  # a new map: its history no longer applies
-                    accelerator.reset()
-                    candidate = None
-        if not checking and limit is None:
-            if candidate is not None:
-                z, a_z, p, a_p = _unpack(candidate, state)
-            continue
-        if not checking and not gated:  # out of time between checks: redo p exactly
-            p = prox_p(p + a_p, ops.beta / rho_p)  # the same input as the inexact step
-        # certificate: primal at p (inside the cones), dual candidate grad L(z) = rho a_z
-        if gated:
-            pre = lifted.preactivations(p)
+            self.system = _linear_system(lifted, linear_solver, rank, cg_rtol)
+        self.prox_p = ConeProx(lifted) if not self.gated else None
+        self.polisher = _Polisher(lifted, self.ops.loss.smooth and self.check64 is None
+                                  and not lifted.sharding.distributed)
+        self.accelerator = Anderson(anderson) if anderson else None
+
+    def start(self, warm_start, rho, ratio) -> _Iterate:
+        """The first iterate: zero, or the fixed point of the iteration at a warm start."""
+        ops, lifted = self.ops, self.lifted
+        rho_z = ops.loss.lipschitz(ops.weights) if rho is None else float(rho)
+        if not math.isfinite(rho_z):  # hinge: no curvature; the squared loss's scale
+            rho_z = float(lifted.sharding.max(ops.weights.max() / ops.n))
+        rho_p = ratio * rho_z
+        self.system.set_shift(rho_p / rho_z)
+        p = initial_point(lifted, warm_start)
+        z = lifted.predict(p)
+        if warm_start is None:
+            a_z, a_p = torch.zeros_like(z), torch.zeros_like(p)
+        else:  # at an optimal p: y_z = grad L(z), y_p = -F^T y_z
+            a_z = ops.loss_gradient(z) / rho_z
+            a_p = -lifted.adjoint(rho_z * a_z) / rho_p
+        return _Iterate(z, a_z, p, a_p, rho_z, rho_p, torch.zeros_like(z))
+
+    def u_step(self, s: _Iterate) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(F^T F + r I) U = c`` by Woodbury: ``(r I + K) y = F c``, ``U = (c - F^T y) / r``;
+        returns the over-relaxed ``U`` and ``F U``."""
+        lifted, alpha = self.lifted, self.alpha
+        s.ratio = r = s.rho_p / s.rho_z
+        c = lifted.adjoint(s.z - s.a_z) + r * (s.p - s.a_p)
+        s.y = self.system(lifted.predict(c), s.y)
+        U = (c - lifted.adjoint(s.y)) / r
+        FU = s.y if self.system.exact else lifted.predict(U)  # F U = y for an exact solve
+        return alpha * U + (1 - alpha) * s.p, alpha * FU + (1 - alpha) * s.z
+
+    def prox_steps(self, s: _Iterate, U, FU, it: int, checking: bool, final: bool) -> bool:
+        """The proximal steps and the scaled dual updates. Before a check the projections
+        are exact; returns False when a check is skipped because the gap, estimated at the
+        truncated projection, is over ``SCREEN_FACTOR`` times the target."""
+        ops, prox_p = self.ops, self.prox_p
+        s.z = prox_loss(ops.loss, FU + s.a_z, ops.Y, ops.weights, s.rho_z)
+        proceed = True
+        if self.gated:
+            s.p = group_soft_threshold(U + s.a_p, ops.beta / s.rho_p)
+        else:
+            s.p = prox_p(U + s.a_p, ops.beta / s.rho_p, exact=False)
+            if checking and not final:
+                estimate = _exact_check(self.lifted, s.p, prox_p, s.rho_p,
+                                        s.rho_z * s.a_z)[2].relative
+                if estimate > SCREEN_FACTOR * max(self.tol, self.monitor.resolved_gap):
+                    self.monitor.note(it, f"estimated gap {estimate:.2e}: not certified yet")
+                    proceed = False
+            if checking and proceed:  # the same input, projected exactly (warm-started)
+                s.p = prox_p(U + s.a_p, ops.beta / s.rho_p)
+        s.a_z = s.a_z + FU - s.z
+        s.a_p = s.a_p + U - s.p
+        return proceed
+
+    def rebalance(self, s: _Iterate, U, FU, z_prev, p_prev) -> bool:
+        """Residual balancing of both penalties; True when one changed (the map changed)."""
+        lifted = self.lifted
+        factor_z = _rebalance(_relative(FU - s.z, FU, s.z, norm=lifted.sharding.norm),
+                              _relative(lifted.adjoint(s.z - z_prev), lifted.adjoint(s.a_z)),
+                              s.changes_z)
+        factor_p = _rebalance(_relative(U - s.p, U, s.p), _relative(s.p - p_prev, s.a_p),
+                              s.changes_p)
+        s.changes_z += factor_z != 1
+        s.changes_p += factor_p != 1
+        s.rho_z, s.a_z = s.rho_z * factor_z, s.a_z / factor_z
+        s.rho_p, s.a_p = s.rho_p * factor_p, s.a_p / factor_p
+        if factor_z == 1 and factor_p == 1:
+            return False
+        self.system.set_shift(s.rho_p / s.rho_z)
+        if self.accelerator is not None:
+            self.accelerator.reset()
+        return True
+
+    def certify(self, s: _Iterate, it: int, checking: bool):
+        """``(point, gap, defect)``: the certificate at ``p`` (inside the cones) with the dual
+        candidate ``grad L(z) = rho_z a_z``, polished when that qualifies; recorded."""
+        lifted, ops, prox_p, check64 = self.lifted, self.ops, self.prox_p, self.check64
+        if not checking and not self.gated:  # out of time between checks: redo p exactly
+            s.p = prox_p(s.p + s.a_p, ops.beta / s.rho_p)  # the same input as the inexact step
+        Lam = s.rho_z * s.a_z
+        if self.gated:
+            pre = lifted.preactivations(s.p)
             Fp = lifted.predict_from(pre)
-            gap = best_of_gaps(gated_gap(lifted, p, Fp), gated_gap(lifted, p, Fp, rho_z * a_z))
-            point, defect = p, 0.0
-            if check64 is not None and gap.relative <= tol:
-                monitor.note(it, f"gap {gap.relative:.2e} in {dtype}: certifying in float64")
-                point, gap = check64.gated(p, rho_z * a_z)
+            gap = best_of_gaps(gated_gap(lifted, s.p, Fp), gated_gap(lifted, s.p, Fp, Lam))
+            point, defect = s.p, 0.0
+            if check64 is not None and gap.relative <= self.tol:
+                self.monitor.note(it, f"gap {gap.relative:.2e} in {self.dtype}: certifying in "
+                                      "float64")
+                point, gap = check64.gated(s.p, Lam)
         elif check64 is None:
-            point, pre, gap = _exact_check(lifted, p, prox_p, rho_p, rho_z * a_z)
+            point, pre, gap = _exact_check(lifted, s.p, prox_p, s.rho_p, Lam)
             defect = lifted.cone_defect(pre)
         else:
             # in low precision p is inside the cones only to that precision (the defect of
             # breast_cancer's float32 points, 3e-4, moved the objective by 1e-3 relative, so
             # float32 gaps came out negative, measured): every check is of the point projected
             # onto the cones in float64
-            point, gap, defect = check64.exact(p, prox_p.multipliers(rho_p), rho_z * a_z)
+            point, gap, defect = check64.exact(s.p, prox_p.multipliers(s.rho_p), Lam)
+        monitor = self.monitor
         # a polish may take a quarter of the time ADMM has run (at least a second)
         budget = min(monitor.time_limit - monitor.elapsed(), max(1.0, 0.25 * monitor.elapsed()))
-        polished = polisher(it, point, gap, tol, None if gated else prox_p.multipliers(rho_p),
-                            budget)
-        if polished is not None and polished[3] <= cone_tol:
+        polished = self.polisher(it, point, gap, self.tol,
+                                 None if self.gated else prox_p.multipliers(s.rho_p), budget)
+        if polished is not None and polished[3] <= self.cone_tol:
             point, _, gap, defect = polished
             monitor.note(it, f"active-face polish: gap {gap.relative:.2e}")
-        monitor.record(it, gap.primal, gap.relative, cone_violation=defect, rho=rho_z, ratio=r)
-        if best is None or gap.relative < best[0].relative:
-            best = (gap, point)
-        if gap.relative <= tol and defect <= cone_tol:
-            status = "optimal"
-        elif monitor.stalled:
-            status = "stalled"
-        else:
-            status = limit
-        # far from the target, certify less often (each check projects exactly): a gap 10^j
-        # times the target waits j check intervals, at most 4
-        decades = math.log10(max(gap.relative, tol) / tol)
-        next_check = it + check_every * min(4, max(1, int(decades)))
-    if status == "stalled":  # the iterates jitter in a noise ball: return its best point
-        gap, point = best
-    return make_solution(problem, lifted, point, gap.Lam, monitor, status, it, "admm", tol)
+        monitor.record(it, gap.primal, gap.relative, cone_violation=defect, rho=s.rho_z,
+                       ratio=s.ratio)
+        return point, gap, defect
+
+    def iterate(self, s: _Iterate, max_iter: int, check_every: int, adaptive: bool):
+        """ADMM from ``s`` until a check certifies the target, stalls or a budget runs out:
+        ``(status, iterations, point, gap)``."""
+        it, status, next_check = 0, None, check_every
+        best = None  # (gap, point) of the best check
+        while status is None:
+            it += 1
+            before = s.variables()
+            U, FU = self.u_step(s)
+            z_prev, p_prev = s.z, s.p
+            checking = it >= next_check or it >= max_iter
+            if not self.prox_steps(s, U, FU, it, checking, final=it >= max_iter) and checking:
+                checking, next_check = False, it + check_every  # the estimated gap is far off
+            candidate = None
+            if self.accelerator is not None:
+                # extrapolate only between plain iterations that certify nothing
+                quiet = not checking and it + 1 < next_check and it + 1 < max_iter
+                candidate, rejected = self.accelerator(_pack(before), _pack(s.variables()), quiet)
+                if rejected:  # the last extrapolation made things worse: back to the plain step
+                    s.set_variables(_unpack(candidate, before))
+                    continue
+                if not quiet:
+                    candidate = None
+            limit = self.monitor.limit_reached(it)
+            if adaptive and it % check_every == 0 and self.rebalance(s, U, FU, z_prev, p_prev):
+                candidate = None  # a new map: the accelerator's history no longer applies
+            if not checking and limit is None:
+                if candidate is not None:
+                    s.set_variables(_unpack(candidate, before))
+                continue
+            point, gap, defect = self.certify(s, it, checking)
+            if best is None or gap.relative < best[0].relative:
+                best = (gap, point)
+            if gap.relative <= self.tol and defect <= self.cone_tol:
+                status = "optimal"
+            elif self.monitor.stalled:
+                status = "stalled"
+            else:
+                status = limit
+            # far from the target, certify less often (each check projects exactly): a gap 10^j
+            # times the target waits j check intervals, at most 4
+            decades = math.log10(max(gap.relative, self.tol) / self.tol)
+            next_check = it + check_every * min(4, max(1, int(decades)))
+        if status == "stalled":  # the iterates jitter in a noise ball: return its best point
+            gap, point = best
+        return status, it, point, gap
