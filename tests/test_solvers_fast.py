@@ -248,6 +248,11 @@ def test_loss_proximal_operators_are_optimal(loss, targets, rho):
     best = objective(Z)
     for _ in range(20):
         assert objective(Z + 1e-4 * torch.as_tensor(rng.standard_normal(V.shape))) >= best
+    # started elsewhere (ADMM passes its previous prox), the same minimizer (to Newton's 1e-13
+    # steps, times the conditioning 1 + 1/(n rho) of the problem)
+    far = Z + torch.as_tensor(5 * rng.standard_normal(V.shape))
+    torch.testing.assert_close(prox_loss(loss_fn, V, Y, weights, rho, start=far), Z,
+                               rtol=0, atol=1e-9)
 
 
 def test_anderson_acceleration_finds_the_same_fixed_point_faster():

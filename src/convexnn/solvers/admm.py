@@ -375,7 +375,7 @@ class _ADMM:
         are exact; returns False when a check is skipped because the gap, estimated at the
         truncated projection, is over ``SCREEN_FACTOR`` times the target."""
         ops, prox_p = self.ops, self.prox_p
-        s.z = prox_loss(ops.loss, FU + s.a_z, ops.Y, ops.weights, s.rho_z)
+        s.z = prox_loss(ops.loss, FU + s.a_z, ops.Y, ops.weights, s.rho_z, start=s.z)
         proceed = True
         if self.gated:
             s.p = group_soft_threshold(U + s.a_p, ops.beta / s.rho_p)
