@@ -1,8 +1,9 @@
 """Two-layer linear networks trained both ways: nuclear-norm program (and its SDP) vs Adam.
 
 Panels: (a) fully connected ``x -> x W_1 W_2``, 10 one-hot outputs (digits) or the binary task;
-(b) linear CNN with 3x3 filters and a fully connected readout (papers.md 3.2). For each, the
-convex optimum of (N) (``convexnn.architectures.linear``; nuclear and SDP forms both solved),
+(b) linear CNN with 3x3 filters and a fully connected readout (a program derived from the
+rescaling argument, as in the ICML 2020 paper's CNN results). For each, the convex optimum
+of (N) (``convexnn.architectures.linear``; nuclear and SDP forms both solved),
 the objective of the network recovered from it, and Adam from several starts.
 
 Usage: python examples/arch_linear.py [--out DIR] [--quick] [--dataset digits|fashion_mnist]

@@ -30,7 +30,8 @@ def regression_data(n=10, d=2, seed=0):
 
 
 def classification_data(n=12, d=2, seed=0):
-    """A circle-vs-outside problem with labels in {-1, +1} (papers.md P1-a in spirit)."""
+    """A circle-vs-outside problem with labels in {-1, +1} (in the spirit of the ICML 2020
+    paper's first experiment)."""
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))
     y = np.where(np.linalg.norm(X, axis=1) > 1.0, 1.0, -1.0)

@@ -51,7 +51,8 @@ def test_convex_optimum_equals_network_objective_and_dual_optimum(loss):
 
 
 def test_dual_point_satisfies_the_semi_infinite_constraint():
-    # |lam^T (X u)_+| <= beta for all u in B2 (papers.md (4)), checked on 20000 random u and
+    # |lam^T (X u)_+| <= beta for all u in B2 (the dual (4) of Pilanci & Ergen, ICML 2020),
+    # checked on 20000 random u and
     # on the neurons of the optimal network, where it holds with equality.
     X, y = regression_data(n=10, d=2, seed=3)
     beta = 0.1
@@ -139,7 +140,8 @@ def test_multiclass_program_matches_its_dual_and_network(loss):
 
 def test_one_program_per_class_for_separable_losses():
     # with the decoupled output penalty and a loss that sums over outputs, the multi-output
-    # program is the sum of one program per class (papers.md 1.6)
+    # program is the sum of one program per class (the decoupled vector-output program of
+    # Ergen & Pilanci, JMLR 2021, Section 4.5.5)
     rng = np.random.default_rng(6)
     X = rng.standard_normal((8, 2))
     Y = np.eye(2)[rng.integers(0, 2, 8)]

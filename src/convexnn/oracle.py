@@ -5,7 +5,8 @@ Program (8) over a subset of the activation patterns is a restriction; its dual 
 
     max_{||u|| = 1}  s * lam_c^T (X u)_+  <=  beta                                    (14)
 
-(papers.md 1.2, 2.9). A direction ``u`` with a larger value is a *violated constraint*: its
+(the semi-infinite dual (4) of Pilanci & Ergen, ICML 2020; Ergen & Pilanci, JMLR 2021,
+Theorem 8 and Section 3.6). A direction ``u`` with a larger value is a *violated constraint*: its
 pattern ``1[X u >= 0]`` enters the restricted program and lowers its optimum. This module finds
 such directions.
 

@@ -1,11 +1,11 @@
 """Dual-guided neuron search: column generation over activation patterns.
 
-The cutting-plane method of Ergen & Pilanci (JMLR 2021, Algorithms 1 and 3; papers.md 2.9) with
-program (8) of Pilanci & Ergen (ICML 2020) as the restricted master problem::
+The cutting-plane method of Ergen & Pilanci (JMLR 2021, Section 3.6, Algorithm 1; Appendix 9,
+Algorithm 3) with program (8) of Pilanci & Ergen (ICML 2020) as the restricted master problem::
 
     repeat
         solve (8) over the current patterns (inexact while the dual is far from feasible:
-            relative gap 0.01 (violation - 1), clipped to [tol, 1e-2])
+            relative gap 0.01 (violation - 1), clipped to [max(tol, 1e-3), 1e-2])
         Lam <- its dual point
         ask the separation oracle for max_{||u|| = 1} s lam_c^T (X u)_+ over all c, s
         if no value exceeds beta (1 + eps): stop ("converged")

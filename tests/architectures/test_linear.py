@@ -68,7 +68,8 @@ def test_linear_cnn_is_a_nuclear_norm_program(pool, rng):
 
 
 def test_global_average_pooling_gives_the_group_l2_penalty(rng):
-    """With G = 1 and one output, ||Z||_* = ||z||_2 (papers.md 3.2, pooled case)."""
+    """With G = 1 and one output, ||Z||_* = ||z||_2 (the two-layer linear CNN, pooled case;
+    derived from the rescaling argument)."""
     geometry = ConvGeometry((1, 6), 2, pool="global", pool_mode="mean")
     x = rng.standard_normal((10, 1, 6))
     y = rng.standard_normal(10)

@@ -1,4 +1,5 @@
-"""Cutting-plane training (JMLR Algorithms 1 and 3, Proposition 2, papers.md 5 fact 23).
+"""Cutting-plane training (JMLR Algorithms 1 and 3, Proposition 2; the restricted optimum never
+increases).
 
 Reference: program (8) without bias, all patterns, by the conic solver. The method stops when
 the relaxed oracle's violation is below ``1 + tol``; with ``tol = 1e-8`` its objective is within
