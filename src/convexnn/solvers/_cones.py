@@ -26,6 +26,7 @@ import torch
 from scipy.optimize import nnls
 
 from ._linsys import solve_with_factor
+from ._projector import ProjectorState
 
 __all__ = ["ConeProjector", "make_cone_projector", "project_onto_cones"]
 
@@ -58,7 +59,7 @@ def make_cone_projector(X: torch.Tensor, signs: torch.Tensor, k: int):
     return ConeProjector(X, signs, k)
 
 
-class ConeProjector:
+class ConeProjector(ProjectorState):
     """Projections of the groups of ``(d, Q, k)`` tensors onto their cones, with warm starts.
 
     Internally every per-group quantity is stored group-major, ``(groups, n)``, so that the
@@ -84,17 +85,6 @@ class ConeProjector:
         #: float64, what the dtype resolves otherwise
         self.precision = max(1e-13, 100 * torch.finfo(X.dtype).eps)
         self._a = torch.zeros_like(self._signs)  # NNLS solutions of the last projections
-
-    @property
-    def signs(self) -> torch.Tensor:
-        """The cone sign of every constraint of every group: (n, Q k)."""
-        return self._signs.T
-
-    @property
-    def multipliers(self) -> torch.Tensor:
-        """NNLS solutions of the last projections (warm starts and cone multipliers): a
-        writable (n, Q k) view."""
-        return self._a.T
 
     def __call__(self, V0: torch.Tensor, columns: torch.Tensor, margins: torch.Tensor,
                  steps: int | None = None) -> torch.Tensor:

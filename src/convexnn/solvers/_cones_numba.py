@@ -35,6 +35,8 @@ import torch
 from numba import njit
 from scipy.optimize import nnls
 
+from ._projector import ProjectorState
+
 __all__ = ["CompiledConeProjector"]
 
 #: passive rows kept beyond ``d`` (Lawson-Hanson's passive rows are linearly independent, so
@@ -367,7 +369,7 @@ def _map(kernel, todo: np.ndarray, *shared) -> None:
 
 
 # ------------------------------------------------------------------------------- projector
-class CompiledConeProjector:
+class CompiledConeProjector(ProjectorState):
     """:class:`._cones.ConeProjector`'s interface on the CPU, compiled per group, factors kept.
 
     Parameters
@@ -415,17 +417,6 @@ class CompiledConeProjector:
         """Bytes of the kept factors of ``groups`` groups (committed only where touched)."""
         capacity = cls._capacity(n, d)
         return groups * capacity * (capacity + 1) // 2 * 8
-
-    @property
-    def signs(self) -> torch.Tensor:
-        """The cone sign of every constraint of every group: (n, Q k)."""
-        return self._signs.T
-
-    @property
-    def multipliers(self) -> torch.Tensor:
-        """NNLS solutions of the last projections (warm starts and cone multipliers): a
-        writable (n, Q k) view."""
-        return self._a.T
 
     def __call__(self, V0: torch.Tensor, columns: torch.Tensor, margins: torch.Tensor,
                  steps: int | None = None) -> torch.Tensor:
