@@ -70,6 +70,8 @@ PROGRESS_ROUNDS = 3
 #: programs, where ADMM needed 10-50 s to certify 1e-6; but 5 s for 20 patterns of
 #: breast_cancer's 426 x 31, where ADMM needs 0.2 s to 1e-2: measured), larger ones by ADMM
 CONIC_MAX_SIZE = 5_000
+#: seconds a restricted solve gets even when the time is up (it returns its start point)
+MIN_SOLVE_TIME = 1e-3
 #: the share of ``time_limit`` kept for the final solve (the rounds stop when only it is left)
 FINAL_SHARE = 0.15
 #: the conic solver's relative accuracy (its reference tolerances, ``solvers.conic.ACCURATE``)
@@ -353,7 +355,6 @@ class _Search:
         """The restricted program to relative gap ``tol``, within the time left (the rounds'
         or, with ``final``, all of it), from ``warm`` if ``warm_start`` (default: the search's
         setting); returns the solution and the gap it was solved to."""
-        floor = 1e-3
         warm_start = self.warm_start if warm_start is None else warm_start
         n, d, P, k = problem.shape
         name = self.solver
@@ -363,11 +364,11 @@ class _Search:
         if name == "conic":  # interior point: always to 1e-9, no warm start
             options = dict(self.solver_options)
             if math.isfinite(self.limit):
-                options.setdefault("time_limit", max(self.remaining(final), floor))
+                options.setdefault("time_limit", max(self.remaining(final), MIN_SOLVE_TIME))
             return solve(problem, "conic", **options), min(tol, CONIC_ACCURACY)
         options = _solver_options(name, warm if warm_start else None, self.solver_options)
         if math.isfinite(self.limit):
-            options.setdefault("time_limit", max(self.remaining(final), floor))
+            options.setdefault("time_limit", max(self.remaining(final), MIN_SOLVE_TIME))
         return solve(problem, name, tol=tol, **options), tol
 
     def price(self, problem: ConvexProblem, solution: ConvexSolution, *, scale: bool,
