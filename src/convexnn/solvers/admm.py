@@ -269,10 +269,9 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
                                               time_limit=time_limit, warm_start=warm_start,
                                               name="admm")
     check_every = _check_settings(linear_solver, relaxation, rho, ratio, check_every, anderson)
-    run = _ADMM(problem, tol=tol, monitor=Monitor("admm", max_iter, time_limit, verbose,
-                                                  dtype=dtype),
-                device=device, dtype=dtype, relaxation=relaxation, linear_solver=linear_solver,
-                rank=rank, cg_rtol=cg_rtol, cone_tol=cone_tol, anderson=anderson)
+    run = _ADMM(problem, tol=tol, limits=(max_iter, time_limit, verbose), device=device,
+                dtype=dtype, relaxation=relaxation, linear_solver=linear_solver, rank=rank,
+                cg_rtol=cg_rtol, cone_tol=cone_tol, anderson=anderson)
     status, it, point, gap = run.iterate(run.start(warm_start, rho, ratio), max_iter,
                                          check_every, adaptive)
     return make_solution(problem, run.lifted, point, gap.Lam, run.monitor, status, it, "admm",
@@ -322,11 +321,12 @@ class _ADMM:
     proximal maps, the certificate checks and the run's monitor; each method is one step of
     the algorithm box in the module docstring."""
 
-    def __init__(self, problem, *, tol, monitor, device, dtype, relaxation, linear_solver, rank,
+    def __init__(self, problem, *, tol, limits, device, dtype, relaxation, linear_solver, rank,
                  cg_rtol, cone_tol, anderson):
-        self.ops = problem.operators(device, dtype)
+        self.ops = problem.operators(device, dtype)  # checks the device and dtype first
         self.lifted = Lifted(self.ops)
-        self.gated, self.tol, self.monitor, self.dtype = problem.gated, tol, monitor, dtype
+        self.monitor = monitor = Monitor("admm", *limits, dtype=dtype)
+        self.gated, self.tol, self.dtype = problem.gated, tol, dtype
         self.alpha, self.cone_tol = relaxation, cone_tol
         # below float64, "optimal" is certified in float64, and program (8)'s checks are of
         # points projected onto the cones in float64 (float32 projections meet them only to
