@@ -826,7 +826,6 @@ def _demo_run(args, X_train, X_test, Y_train, Y_test, progress) -> int:
     from .baselines import train_nonconvex
     from .certificates import certify, certify_network
     from .estimators import SEARCH_PROGRESS, SEARCH_ROUNDS
-    from .patterns import Patterns, add_bias
     from .search import neuron_search
 
     runs = []
@@ -856,10 +855,9 @@ def _demo_run(args, X_train, X_test, Y_train, Y_test, progress) -> int:
     convex_time = time.perf_counter() - start
     # both networks judged against the convex fit's dual over the patterns it found
     progress("certifying Adam's network against the same dual")
-    G = search.patterns.generators
-    scope = Patterns(add_bias(X_train) @ G >= 0, G, exact=False)
     adam_certificate = certify_network(adam.network, X_train, Y_train, loss="squared",
-                                       beta=args.beta, patterns=scope, dual=solution.dual)
+                                       beta=args.beta, patterns=search.patterns,
+                                       dual=solution.dual)
 
     rows = []
     for name, network, certificate, seconds in [

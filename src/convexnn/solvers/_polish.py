@@ -28,7 +28,6 @@ import torch
 
 from .._groups import NEGLIGIBLE
 from ._common import Lifted
-from ._cones import ConeProjector
 from ._stopping import Gap, cone_bounds, exact_gap, gated_gap
 
 __all__ = ["polish"]
@@ -41,6 +40,13 @@ MAX_NEWTON = 30
 MAX_RELEASES = 5
 #: largest work of one Newton step in flops (see ``_Faces.work``); above it there is no polish
 MAX_WORK = 2e10
+
+
+def _face_rows(X: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
+    """Which rows each column of ``U`` (d, m) lies on: ``|x_j^T u| <= FACE_RTOL ||x_j|| ||u||``,
+    (n, m)."""
+    scale = torch.linalg.vector_norm(X, dim=1)[:, None] * torch.linalg.vector_norm(U, dim=0)
+    return (X @ U).abs() <= FACE_RTOL * scale
 
 
 class _Faces:
@@ -60,9 +66,7 @@ class _Faces:
         if self.sign is None:
             self.on_face = torch.zeros_like(self.mask, dtype=torch.bool)
         else:
-            row_norm = torch.linalg.vector_norm(lifted.X, dim=1)
-            scale = row_norm[:, None] * torch.linalg.vector_norm(self.U, dim=0)
-            self.on_face = (lifted.X @ self.U).abs() <= FACE_RTOL * scale
+            self.on_face = _face_rows(lifted.X, self.U)
         d = lifted.d
         self.N = torch.zeros(self.m, d, d, dtype=U.dtype, device=U.device)
         self.valid = torch.zeros(self.m, d, dtype=torch.bool, device=U.device)
@@ -103,9 +107,7 @@ class _Faces:
         self.U = torch.cat([self.U, U], dim=1)
         self.mask = torch.cat([self.mask, lifted.mask[:, q]], dim=1)
         self.sign = torch.cat([self.sign, lifted.sign[:, q]], dim=1)
-        row_norm = torch.linalg.vector_norm(lifted.X, dim=1)
-        scale = row_norm[:, None] * torch.linalg.vector_norm(U, dim=0)
-        self.on_face = torch.cat([self.on_face, (lifted.X @ U).abs() <= FACE_RTOL * scale], dim=1)
+        self.on_face = torch.cat([self.on_face, _face_rows(lifted.X, U)], dim=1)
         self.N = torch.cat([self.N, torch.zeros(q.numel(), *self.N.shape[1:], dtype=U.dtype,
                                                 device=U.device)])
         self.valid = torch.cat([self.valid, torch.zeros(q.numel(), lifted.d, dtype=torch.bool,
@@ -288,13 +290,10 @@ def _projected(faces: _Faces, U: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     projections (the new faces)."""
     lifted = faces.lifted
     margins = faces.sign * (lifted.X @ U)
-    projector = ConeProjector(lifted.X, faces.sign, 1)
+    projector = lifted.sharding.cone_projector(lifted.X, faces.sign, 1)
     columns = torch.nonzero((margins < 0).any(dim=0)).squeeze(1)
     projected = projector(U[:, :, None], columns, margins)[:, :, 0]
-    scale = (torch.linalg.vector_norm(lifted.X, dim=1)[:, None]
-             * torch.linalg.vector_norm(projected, dim=0))
-    on_face = (projector.multipliers > 0) | ((lifted.X @ projected).abs() <= FACE_RTOL * scale)
-    return projected, on_face
+    return projected, (projector.multipliers > 0) | _face_rows(lifted.X, projected)
 
 
 def polish(lifted: Lifted, U: torch.Tensor, M: torch.Tensor | None,
