@@ -511,11 +511,8 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
     tol = check_tolerance(tol, "tol", upper=1.0)
     initial_tol = max(check_tolerance(initial_tol, "initial_tol", upper=1.0), tol)
     eps = check_tolerance(eps, "eps")
-    if isinstance(gap_tol, bool) or not isinstance(gap_tol, (int, float)) or not 0 <= gap_tol < 1:
-        raise ValueError(f"gap_tol must be a number in [0, 1); got {gap_tol!r}")
-    if (isinstance(min_progress, bool) or not isinstance(min_progress, (int, float))
-            or not 0 <= min_progress < 1):
-        raise ValueError(f"min_progress must be a number in [0, 1); got {min_progress!r}")
+    gap_tol = check_tolerance(gap_tol, "gap_tol", upper=1.0)
+    min_progress = check_tolerance(min_progress, "min_progress", upper=1.0)
     drop_after = check_positive_int(drop_after, "drop_after")
     if time_limit is not None and not time_limit > 0:
         raise ValueError(f"time_limit must be a positive number of seconds; got {time_limit!r}")
