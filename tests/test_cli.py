@@ -77,6 +77,13 @@ def test_solver_names_match_the_solvers():
     assert set(_SOLVERS) == {"auto", *SOLVERS}
 
 
+def test_loss_names_match_the_registry():
+    from convexnn.cli import _LOSSES
+    from convexnn.losses import LOSSES
+
+    assert _LOSSES == tuple(LOSSES)
+
+
 def test_demo_prints_the_table(capsys, tmp_path):
     plot = tmp_path / "demo.png"
     status = main(["demo", "--n-patterns", "8", "--width", "5", "--epochs", "100",

@@ -29,6 +29,7 @@ from ._bundle import (
     write_bundle,
 )
 from .certificates import Certificate
+from .losses import get_loss
 from .network import TwoLayerReLU, read_legacy_network
 from .patterns import Patterns
 from .solvers import SOLVERS
@@ -281,10 +282,12 @@ def _check_fitted(estimator, network, entries: Entries) -> None:
         if not np.array_equal(np.unique(classes), classes):
             raise entries.error("classes", "sorted class labels (as fit stores them)",
                                 classes.tolist())
-        if estimator.loss == "logistic" and n_classes != 2:
-            raise entries.error("params.loss", f"not 'logistic' for {n_classes} classes",
+        loss = get_loss(estimator.loss)  # a valid name: read_estimator checked it
+        if not loss.multiclass and n_classes != 2:
+            raise entries.error("params.loss", f"not '{loss.name}' for {n_classes} classes",
                                 estimator.loss)
-        outputs = 1 if n_classes == 2 and estimator.loss != "cross_entropy" else n_classes
+        # fit's network has one output per column of the loss's label encoding
+        outputs = loss.encode_labels(np.arange(n_classes), n_classes).shape[1]
         if network.n_outputs != outputs:
             raise entries.error("classes", f"labels of a network with {network.n_outputs} "
                                 f"output(s) and loss {estimator.loss!r}", classes.tolist())

@@ -25,7 +25,6 @@ __all__ = [
     "check_features",
     "check_instance",
     "check_labels",
-    "check_loss_targets",
     "check_matrix",
     "check_n_patterns",
     "check_not_text",
@@ -195,22 +194,6 @@ def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray:
     if not np.any(w > 0):
         raise ValueError("sample_weight must have at least one positive entry; all are zero")
     return w
-
-
-def check_loss_targets(Y: np.ndarray, loss_name: str, *, name: str = "y") -> None:
-    """Check that targets suit the loss: +-1 for hinge and logistic, one-hot rows for softmax."""
-    if loss_name in ("hinge", "logistic"):
-        if not np.all(np.isin(Y, (-1.0, 1.0))):
-            found = np.unique(Y)[:5]
-            raise ValueError(
-                f"{name} must hold only -1 and +1 for the {loss_name} loss; found values {found}"
-            )
-    elif loss_name == "cross_entropy":
-        if Y.shape[1] < 2 or not np.all(np.isin(Y, (0.0, 1.0))) or np.any(Y.sum(1) != 1):
-            raise ValueError(
-                f"{name} must be one-hot rows (one 1 per row, >= 2 columns) for the "
-                f"cross_entropy loss; got shape {Y.shape}"
-            )
 
 
 def check_bool(value, name: str) -> bool:

@@ -23,7 +23,6 @@ import torch
 from ._validation import (
     check_beta,
     check_data,
-    check_loss_targets,
     check_positive_int,
     check_sample_weight,
 )
@@ -163,7 +162,7 @@ def train_nonconvex(
     """
     X, Y = check_data(X, y)
     loss = get_loss(loss)
-    check_loss_targets(Y, loss.name)
+    loss.check_targets(Y)
     beta = check_beta(beta)
     width = check_positive_int(width, "width")
     epochs = check_positive_int(epochs, "epochs")

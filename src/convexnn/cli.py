@@ -27,9 +27,10 @@ from .datasets import _is_number
 
 __all__ = ["main"]
 
+# the names of convexnn.losses.LOSSES and convexnn.solvers.SOLVERS, spelled out so that the
+# parser needs no import of the losses (torch) and the solvers (cvxpy); test_cli checks that
+# the lists agree
 _LOSSES = ("squared", "hinge", "logistic", "cross_entropy")
-# the solver names of convexnn.solvers.SOLVERS, spelled out so that the parser needs no import
-# of the solvers (and their cvxpy); test_cli checks that both lists agree
 _SOLVERS = ("auto", "conic", "fista", "augmented_lagrangian", "admm")
 
 #: ``--patterns auto`` enumerates when Cover's count is at most this: about 5 s of LPs at 25

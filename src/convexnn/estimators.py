@@ -31,6 +31,7 @@ from ._validation import (
     feature_scaling,
 )
 from .certificates import certify
+from .losses import LOSSES, Loss, get_loss
 from .network import TwoLayerReLU
 from .patterns import MAX_EXACT, Patterns, add_bias, pattern_count
 from .problem import ConvexProblem
@@ -52,15 +53,17 @@ SEARCH_ROUNDS = 20
 SEARCH_PROGRESS = 1e-3
 
 
-def encode_labels(index: np.ndarray, n_classes: int, loss: str) -> np.ndarray:
+def encode_labels(index: np.ndarray, n_classes: int, loss: str | Loss) -> np.ndarray:
     """Targets of program (8) for class indices, as :class:`ConvexReLUClassifier` encodes them.
+
+    The loss's own :meth:`~convexnn.losses.Loss.encode_labels`.
 
     Parameters
     ----------
     index : ndarray of shape (n_samples,)
         Class index of each sample, in ``range(n_classes)``.
     n_classes : int
-    loss : {"squared", "hinge", "logistic", "cross_entropy"}
+    loss : {"squared", "hinge", "logistic", "cross_entropy"} or Loss
 
     Returns
     -------
@@ -68,10 +71,13 @@ def encode_labels(index: np.ndarray, n_classes: int, loss: str) -> np.ndarray:
         Two classes: one output of +-1 (``cross_entropy``: one-hot rows); more classes: one-hot
         rows, as +-1 for ``hinge`` (one-vs-all).
     """
-    if n_classes == 2 and loss != "cross_entropy":
-        return (2.0 * index - 1.0)[:, None]
-    Y = np.eye(n_classes)[index]
-    return 2.0 * Y - 1.0 if loss == "hinge" else Y
+    return get_loss(loss).encode_labels(index, n_classes)
+
+
+def _registered(loss) -> Loss | None:
+    """The registered loss named ``loss``, or None for a value that is not one (which fit
+    refuses; scikit-learn asks for tags and available methods before fitting)."""
+    return LOSSES[loss]() if isinstance(loss, str) and loss in LOSSES else None
 
 
 class _ConvexReLU(BaseEstimator):
@@ -451,7 +457,7 @@ class ConvexReLURegressor(RegressorMixin, _ConvexReLU):
         Number of targets.
     """
 
-    _losses = ("squared",)
+    _losses = tuple(name for name, loss in LOSSES.items() if loss.regression)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -520,11 +526,12 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLU):
         The class labels.
     """
 
-    _losses = ("squared", "hinge", "logistic", "cross_entropy")
+    _losses = tuple(LOSSES)  # every loss encodes class labels
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = self.loss != "logistic"
+        loss = _registered(self.loss)
+        tags.classifier_tags.multi_class = loss is None or loss.multiclass
         return tags
 
     def fit(self, X, y, sample_weight=None):
@@ -545,7 +552,7 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLU):
         check_features(X)
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
-        loss = self._check_loss()
+        loss = get_loss(self._check_loss())
         self.classes_, index = np.unique(y, return_inverse=True)
         weighted = index if sample_weight is None else index[
             check_sample_weight(sample_weight, X.shape[0]) > 0]
@@ -556,12 +563,12 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLU):
                 f"{n_classes} class"
             )
         k = self.classes_.size
-        if loss == "logistic" and k > 2:
+        if not loss.multiclass and k > 2:
             raise ValueError(
-                f"Only binary classification is supported with loss='logistic'; y has {k} "
+                f"Only binary classification is supported with loss='{loss.name}'; y has {k} "
                 "classes: use loss='cross_entropy' (softmax) or 'hinge' / 'squared' (one-vs-all)"
             )
-        self._fit_convex(X, encode_labels(index, k, loss), sample_weight)
+        self._fit_convex(X, loss.encode_labels(index, k), sample_weight)
         return self
 
     def decision_function(self, X):
@@ -599,7 +606,8 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLU):
         return self.classes_[index]
 
     def _has_proba(self) -> bool:
-        return self.loss in ("logistic", "cross_entropy")
+        loss = _registered(self.loss)
+        return loss is not None and loss.has_proba
 
     @available_if(_has_proba)
     def predict_proba(self, X):
@@ -613,8 +621,4 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLU):
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        F = torch.as_tensor(self._network_output(X))
-        if F.shape[1] == 1:
-            positive = torch.sigmoid(F[:, 0])
-            return torch.stack([1 - positive, positive], dim=1).numpy()
-        return torch.softmax(F, dim=1).numpy()
+        return get_loss(self.loss).predict_proba(self._network_output(X))

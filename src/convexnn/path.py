@@ -34,6 +34,7 @@ from ._groups import ACTIVE_RTOL
 from ._validation import check_beta, check_data, check_matrix, check_positive_int
 from .certificates import certify as certify_solution
 from .certificates import dual_constraint_max
+from .losses import Loss, get_loss
 from .network import TwoLayerReLU
 from .parallel import run_jobs
 from .problem import ConvexProblem
@@ -165,8 +166,8 @@ def _check_metric(metric):
     return metric
 
 
-def validation_error(network: TwoLayerReLU, X, Y, metric="auto", *, loss: str = "squared"
-                     ) -> float:
+def validation_error(network: TwoLayerReLU, X, Y, metric="auto", *,
+                     loss: str | Loss = "squared") -> float:
     """Error of ``network`` on held-out data with targets encoded like the training targets.
 
     Parameters
@@ -177,9 +178,9 @@ def validation_error(network: TwoLayerReLU, X, Y, metric="auto", *, loss: str = 
     metric : {"auto", "mse", "error_rate"} or callable, default="auto"
         ``"mse"``: mean of ``(f(x) - y)^2`` over samples and outputs; ``"error_rate"``: the
         fraction of misclassified samples (sign of the one output against +-1 targets, argmax
-        against one-hot or +-1 one-vs-all rows); ``"auto"``: ``"mse"`` for the squared loss, else
-        ``"error_rate"``; a callable gets ``(Y, outputs)`` and returns a float.
-    loss : str, default="squared"
+        against one-hot or +-1 one-vs-all rows); ``"auto"``: ``"mse"`` for a regression loss
+        (squared), else ``"error_rate"``; a callable gets ``(Y, outputs)`` and returns a float.
+    loss : str or Loss, default="squared"
         The training loss (decides ``"auto"``).
 
     Returns
@@ -194,7 +195,7 @@ def validation_error(network: TwoLayerReLU, X, Y, metric="auto", *, loss: str = 
     if callable(_check_metric(metric)):
         return float(metric(Y, outputs))
     if metric == "auto":
-        metric = "mse" if getattr(loss, "name", loss) == "squared" else "error_rate"
+        metric = "mse" if get_loss(loss).regression else "error_rate"
     if metric == "mse":
         return float(np.mean((outputs - Y) ** 2))
     if Y.shape[1] == 1:
@@ -286,7 +287,7 @@ def _path_point(problem: ConvexProblem, top: float, solver: str, options: dict,
     network = TwoLayerReLU.from_convex(solution, rtol=active_rtol)
     error = None
     if validation is not None:
-        error = validation_error(network, *validation, metric, loss=problem.loss.name)
+        error = validation_error(network, *validation, metric, loss=problem.loss)
     return solution, gap, relative, network.n_neurons, error
 
 
@@ -508,8 +509,7 @@ def cross_validate_path(X, y, betas=None, *, cv=5, n_betas: int = 20, min_ratio:
     top = beta_max(full)
     betas = _default_betas(betas, top, n_betas, min_ratio)
 
-    classify = metric == "error_rate" or (metric == "auto"
-                                          and full.loss.name != "squared")
+    classify = metric == "error_rate" or (metric == "auto" and not full.loss.regression)
     labels = np.unique(Y, axis=0, return_inverse=True)[1].ravel()
     splitter = check_cv(cv, labels, classifier=classify)
     folds = list(splitter.split(X, labels))

@@ -27,7 +27,6 @@ from ._validation import (
     check_data,
     check_device,
     check_dtype,
-    check_loss_targets,
     check_matrix,
     check_sample_weight,
     warn_extreme_scale,
@@ -94,7 +93,7 @@ class ConvexProblem:
                 f"patterns were made for {self.patterns.n_samples} samples, "
                 f"but X has {self.X.shape[0]}"
             )
-        check_loss_targets(self.Y, self.loss.name)
+        self.loss.check_targets(self.Y)
         self._set(sample_weight=check_sample_weight(self.sample_weight, self.X.shape[0]))
         if self.bias and not np.all(self.X[:, -1] == 1):
             raise ValueError("bias=True needs X whose last column is all ones (use build())")
@@ -110,7 +109,7 @@ class ConvexProblem:
         """
         X = check_matrix(X, "X")
         Y = check_data(X, Y)[1]
-        warn_extreme_scale(X, Y if get_loss(loss).name == "squared" else None)
+        warn_extreme_scale(X, Y if get_loss(loss).homogeneous else None)
         Xa = add_bias(X) if check_bool(bias, "bias") else X
         patterns = make_patterns(Xa, patterns, n_patterns=n_patterns, seed=seed,
                                  n_outputs=Y.shape[1])

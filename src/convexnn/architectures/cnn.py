@@ -60,7 +60,6 @@ from .._groups import NEGLIGIBLE, significant
 from .._validation import (
     check_beta,
     check_data,
-    check_loss_targets,
     check_matrix,
     check_positive_int,
 )
@@ -115,7 +114,7 @@ class ConvReLUProblem:
         patches = geometry.patches(inputs)
         n, _, h = patches.shape
         _, Y = check_data(patches.reshape(n, -1), Y, x_name="inputs", y_name="Y")
-        check_loss_targets(Y, loss.name)
+        loss.check_targets(Y)
         regions = geometry.regions()
         region_data = []
         for g in range(geometry.n_regions):

@@ -84,7 +84,6 @@ from .._groups import NEGLIGIBLE, significant
 from .._validation import (
     check_beta,
     check_data,
-    check_loss_targets,
     check_matrix,
     check_positive_int,
 )
@@ -246,7 +245,7 @@ def _check_inputs(inputs, Y, loss):
     _, Y = check_data(inputs.reshape(inputs.shape[0], -1), Y, x_name="inputs", y_name="Y")
     if Y.shape[1] != 1:
         raise ValueError(f"the circular CNN has one output; Y has {Y.shape[1]} columns")
-    check_loss_targets(Y, loss.name)
+    loss.check_targets(Y)
     return inputs, Y
 
 

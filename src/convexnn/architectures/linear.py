@@ -61,7 +61,6 @@ import torch
 from .._validation import (
     check_beta,
     check_data,
-    check_loss_targets,
     check_matrix,
     check_positive_int,
 )
@@ -115,7 +114,7 @@ def _check_features(features, Y, loss):
     features = check_matrix(features, "features", ndim=3)
     n = features.shape[0]
     _, Y = check_data(features.reshape(n, -1), Y, x_name="features", y_name="Y")
-    check_loss_targets(Y, loss.name)
+    loss.check_targets(Y)
     return features, Y
 
 

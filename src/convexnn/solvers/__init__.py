@@ -89,14 +89,16 @@ def solve(problem, solver: str = "auto", **options):
 
 
 def _target_scale(problem) -> float:
-    """The factor ``s`` to divide squared-loss targets by; 1 when they are of moderate scale.
+    """The factor ``s`` to divide the targets of a homogeneous loss (squared) by; 1 when they
+    are of moderate scale.
 
-    Program (8) with the squared loss is homogeneous: with ``Y`` and ``beta`` divided by ``s``
-    its solutions are those of the original divided by ``s`` (``V = s V'``), its objective is
-    divided by ``s^2`` and its dual ``Lam = s Lam'``. Targets of scale 1e-8 or 1e8 otherwise meet
-    absolute tolerances far too loose or too tight (the conic solver failed outright on 1e8).
+    Program (8) with such a loss (``L(s Z, s Y) = s^2 L(Z, Y)``) is homogeneous: with ``Y`` and
+    ``beta`` divided by ``s`` its solutions are those of the original divided by ``s``
+    (``V = s V'``), its objective is divided by ``s^2`` and its dual ``Lam = s Lam'``. Targets of
+    scale 1e-8 or 1e8 otherwise meet absolute tolerances far too loose or too tight (the conic
+    solver failed outright on 1e8).
     """
-    if problem.loss.name != "squared":
+    if not problem.loss.homogeneous:
         return 1.0
     rms = float(np.sqrt(np.average(np.mean(problem.Y**2, axis=1),
                                    weights=problem.sample_weight)))

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from scipy.optimize import nnls
 
-from .._validation import check_beta, check_data, check_loss_targets, check_positive_int
+from .._validation import check_beta, check_data, check_positive_int
 from ..losses import get_loss
 from ..oracle import separation_oracle
 from ..search import EXACT_MAX_PATTERNS, _choose_oracle
@@ -174,7 +174,7 @@ def cutting_plane(A, y, *, loss="squared", beta: float, bias: bool = False,
     if Y.shape[1] != 1:
         raise ValueError(f"y must have one output; got shape {Y.shape} (fit one per class)")
     loss = get_loss(loss)
-    check_loss_targets(Y, loss.name)
+    loss.check_targets(Y)
     beta = check_beta(beta, allow_zero=False)
     max_iter = check_positive_int(max_iter, "max_iter")
     add_vertex_neurons = bias if add_vertex_neurons is None else add_vertex_neurons

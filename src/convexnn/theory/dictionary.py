@@ -26,11 +26,10 @@ import torch
 from .._validation import (
     check_beta,
     check_data,
-    check_loss_targets,
     check_matrix,
     check_sample_weight,
 )
-from ..losses import get_loss
+from ..losses import Hinge, get_loss
 from ..network import TwoLayerReLU
 from ..solvers.conic import solve_program
 
@@ -199,7 +198,7 @@ def min_l1_interpolation(dictionary: NeuronDictionary, X, Y, *, margin: bool = F
     X, Y = check_data(X, Y)
     n, k = Y.shape
     if margin:
-        check_loss_targets(Y, "hinge")
+        Hinge().check_targets(Y)
     F = dictionary.features(X)
     w, c, Z = _output_expression(F, k, output_bias)
     fit = cp.multiply(Y, Z) >= 1 if margin else Z == Y
@@ -248,7 +247,7 @@ def fit_l1(dictionary: NeuronDictionary, X, Y, *, loss="squared", beta: float,
     """
     X, Y = check_data(X, Y)
     loss = get_loss(loss)
-    check_loss_targets(Y, loss.name)
+    loss.check_targets(Y)
     beta = check_beta(beta)
     weights = check_sample_weight(sample_weight, X.shape[0])
     n, k = Y.shape

@@ -17,7 +17,7 @@ import cvxpy as cp
 import numpy as np
 import torch
 
-from .._validation import check_beta, check_data, check_loss_targets, check_matrix
+from .._validation import check_beta, check_data, check_matrix
 from ..losses import get_loss
 from ..patterns import Patterns, make_patterns
 from ..solvers.conic import solve_program
@@ -168,7 +168,7 @@ def two_neuron_program(A, y, *, loss="squared", beta: float = 0.0) -> L1Network:
         objective = cp.sum(norms)
     else:
         loss = get_loss(loss)
-        check_loss_targets(Y, loss.name)
+        loss.check_targets(Y)
         Z = cp.Variable((n, 1))
         dual_of = Z[:, 0] == prediction
         constraints.append(dual_of)

@@ -16,7 +16,8 @@ from __future__ import annotations
 import cvxpy as cp
 import numpy as np
 
-from .._validation import check_beta, check_data, check_loss_targets, check_matrix
+from .._validation import check_beta, check_data, check_matrix
+from ..losses import CrossEntropy, Hinge
 from ..patterns import enumerate_patterns
 from ..solvers.conic import solve_program
 from .dictionary import L1Network, NeuronDictionary
@@ -147,7 +148,7 @@ def hinge_closed_form(A, y, *, beta: float) -> L1Network:
     """
     A = _check_whitened(A)
     A, Y = check_data(A, y)
-    check_loss_targets(Y, "hinge")
+    Hinge().check_targets(Y)
     y = Y[:, 0]
     beta = check_beta(beta)
     n = y.shape[0]
@@ -189,7 +190,7 @@ def one_hot_closed_form(A, Y, *, beta: float) -> L1Network:
     """
     A = _check_whitened(A)
     A, Y = check_data(A, Y, y_name="Y")
-    check_loss_targets(Y, "cross_entropy", name="Y")  # the one-hot check
+    CrossEntropy().check_targets(Y, name="Y")  # the one-hot check
     beta = check_beta(beta)
     n, k = Y.shape
     targets, weights = [], []
