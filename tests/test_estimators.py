@@ -407,7 +407,7 @@ def test_search_fit_reaches_the_enumerated_optimum_and_says_what_is_proven():
     rng = np.random.default_rng(1)
     X = rng.standard_normal((20, 2))
     y = np.sin(2 * X[:, 0]) + X[:, 1]
-    est = ConvexReLURegressor(patterns="search", random_state=0).fit(X, y)
+    est = ConvexReLURegressor(patterns="search", random_state=0, tol=1e-6).fit(X, y)
     reference = solve(ConvexProblem.build(X, y, beta=1e-3, patterns="exact"), "conic")
     objective = est.network_.objective(X, y, beta=1e-3)
     # the search's final solve certifies 1e-6 relative; Clarabel is accurate to ~1e-9
@@ -445,3 +445,25 @@ def test_time_limit_bounds_a_searching_fit():
     # (measured 2.01 s and 4.78 s for limits of 2 and 5 s on breast_cancer)
     assert time.perf_counter() - start <= 2.2
     assert est.search_.status == "time_limit"
+
+
+def test_classes_are_searched_one_output_at_a_time_within_the_limit():
+    # Three classes, squared loss (a sum over outputs): the default fit searches each output
+    # on its own; the certificate is the sum of theirs, for the network that is returned, and
+    # the time limit is shared out over the outputs.
+    import time
+
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((90, 5))
+    y = np.digitize(X[:, 0] * X[:, 1] + X[:, 2], [-0.5, 0.5])
+    ConvexReLUClassifier(patterns="sampled", n_patterns=5, max_iter=20).fit(X[:20], y[:20])
+    start = time.perf_counter()
+    est = ConvexReLUClassifier(beta=1e-3, random_state=0, time_limit=3.0).fit(X, y)
+    assert time.perf_counter() - start <= 3.3  # the limit, plus 10 % as for one output
+    assert len(est.search_.outputs) == 3
+    certificate = est.certificate_
+    assert certificate.per_output and "each output" in certificate.scope
+    Y = encode_labels(y, 3, "squared")
+    assert est.network_.objective(X, Y, beta=1e-3) == pytest.approx(certificate.primal,
+                                                                   rel=1e-9)
+    assert certificate.valid and certificate.lower_bound <= certificate.primal

@@ -78,6 +78,26 @@ class Certificate:
     search_violation: float | None = None
     search_directions: int = 0
     search_proven: bool = False
+    #: whether the restricted program gave each output its own patterns (a per-output search)
+    per_output: bool = False
+
+    @classmethod
+    def total(cls, parts: list[Certificate]) -> Certificate:
+        """The certificate of a sum of independent programs (one per output) from theirs.
+
+        With a loss that sums over outputs, program (8) in which output ``c``'s groups use
+        only its own patterns is the sum of one program per output, and so are its objective
+        and its dual: the primal values and the lower bounds add up.
+        """
+        primal = math.fsum(part.primal for part in parts)
+        bound = math.fsum(part.lower_bound for part in parts)
+        gap = primal - bound
+        return cls(primal=primal, lower_bound=bound, duality_gap=gap,
+                   relative_gap=gap / max(abs(primal), 1e-12),
+                   exact_patterns=all(part.exact_patterns for part in parts),
+                   n_patterns=sum(part.n_patterns for part in parts),
+                   dual_scale=min(part.dual_scale for part in parts),
+                   cone_violation=max(part.cone_violation for part in parts), per_output=True)
 
     def with_search(self, result) -> Certificate:
         """This certificate with what a :class:`~convexnn.search.SearchResult` adds to it.
@@ -119,6 +139,9 @@ class Certificate:
             return "global: all activation patterns, any two-layer ReLU network"
         source = ("found by the neuron search" if self.search_bound is not None
                   else "sampled")
+        if self.per_output:
+            return (f"restricted: networks whose neurons of each output use that output's "
+                    f"patterns ({self.n_patterns} in all, {source}; not a global bound)")
         return (f"restricted: networks whose neurons use the {self.n_patterns} given patterns "
                 f"({source}; not a global bound)")
 

@@ -825,7 +825,7 @@ def _demo(args, progress) -> int:
 
 def _demo_run(args, X_train, X_test, Y_train, Y_test, progress) -> int:
     from .baselines import train_nonconvex
-    from .certificates import certify, certify_network
+    from .certificates import certify_network
     from .estimators import SEARCH_PROGRESS, SEARCH_ROUNDS
     from .search import neuron_search
 
@@ -852,7 +852,7 @@ def _demo_run(args, X_train, X_test, Y_train, Y_test, progress) -> int:
             f"{entry['n_patterns']} patterns"))
     solution = search.solution
     convex = search.network()
-    convex_certificate = certify(solution).with_search(search)
+    convex_certificate = search.certificate()
     convex_time = time.perf_counter() - start
     # both networks judged against the convex fit's dual over the patterns it found
     progress("certifying Adam's network against the same dual")

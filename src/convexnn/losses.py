@@ -38,6 +38,8 @@ class Loss(abc.ABC):
     name: str = ""
     #: whether the gradient is Lipschitz (a smooth loss), with the constant of ``lipschitz``
     smooth: bool = True
+    #: whether the loss is a sum over outputs (each column of Z against its column of Y)
+    separable: bool = True
     #: whether ``L(s Z, s Y) = s^2 L(Z, Y)``: program (8) is then homogeneous in ``(Y, beta)``,
     #: so the solvers may rescale targets of extreme scale (and the problem warns about them)
     homogeneous: bool = False
@@ -333,6 +335,7 @@ class CrossEntropy(Loss):
 
     name = "cross_entropy"
     has_proba = True
+    separable = False  # the softmax couples the outputs
     _curvature = 0.5  # the softmax Hessian diag(p) - p p^T has norm <= 1/2
     _max_newton = 60
 

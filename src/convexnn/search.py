@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -41,6 +41,7 @@ from ._validation import (
     check_positive_int,
     check_tolerance,
 )
+from .certificates import Certificate, certify
 from .losses import get_loss
 from .network import TwoLayerReLU
 from .oracle import _pattern_keys, ascent_oracle, cone_prices, exact_oracle
@@ -116,6 +117,12 @@ class SearchResult:
         but the last restricted solve did not certify ``tol`` (``solution.reason`` says why).
     exact_oracle : bool
         Whether the oracle priced all enumerated patterns.
+    outputs : list of SearchResult or None
+        The per-output searches (``per_output``), whose results this one combines: its
+        ``solution`` places each output's groups on the union of their patterns (zero on the
+        other outputs' patterns), ``lower_bound`` and ``n_directions`` are their sums,
+        ``violation`` their largest, ``history`` their rounds one after the other (with
+        ``output``). None for a joint search.
     """
 
     solution: ConvexSolution
@@ -127,6 +134,7 @@ class SearchResult:
     history: dict = field(default_factory=dict)
     status: str = "max_rounds"
     exact_oracle: bool = False
+    outputs: list | None = None
 
     @property
     def objective(self) -> float:
@@ -141,6 +149,23 @@ class SearchResult:
     def network(self, rtol: float = 1e-9) -> TwoLayerReLU:
         """The trained network (Theorem 1 applied to :attr:`solution`)."""
         return TwoLayerReLU.from_convex(self.solution, rtol=rtol)
+
+    def certificate(self) -> Certificate:
+        """The rigorous gap of the final restricted program, with the search's bound.
+
+        The restricted program is (8) over :attr:`patterns` or, for per-output searches, the
+        sum of each output's program over its own patterns (a network whose output ``c`` has
+        neurons only of output ``c``'s patterns): its certificate is the sum of theirs. A gated
+        solution is certified as the point of (8) that it splits into, against the gated
+        dual constraints (stronger, so the bound holds for (8) too).
+        """
+        if self.outputs is None:
+            solution = self.solution
+            point = solution.cone_decomposition() if solution.gated else solution
+            rigorous = certify(point, dual_check="gated" if solution.gated else "program")
+        else:
+            rigorous = Certificate.total([result.certificate() for result in self.outputs])
+        return rigorous.with_search(self)
 
 
 # --------------------------------------------------------------------------------- helpers
@@ -423,7 +448,7 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
                   oracle="auto", max_exact: int = EXACT_MAX_PATTERNS,
                   oracle_options: dict | None = None, solver: str = "auto",
                   solver_options: dict | None = None, warm_start: bool = False,
-                  verbose: bool = False,
+                  per_output="auto", verbose: bool = False,
                   progress: Callable[[dict], None] | None = None) -> SearchResult:
     """Train a two-layer ReLU network by column generation over activation patterns.
 
@@ -491,10 +516,19 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
         Start each restricted solve from the last round's point (kept groups, new ones at
         zero) and ADMM's last penalties. Off by default: ADMM took more iterations from that
         point than from zero (measured: 220 against 160 at gap 1e-2, 730 against 540 at 1e-3).
+    per_output : {"auto", True, False}, default="auto"
+        Search each output on its own. With a loss that sums over outputs (``Loss.separable``:
+        all but cross-entropy), program (8) is the sum of one program per output (its groups
+        belong to one output each), so the outputs' searches are independent and each adds
+        only the patterns its own dual asks for; a joint search adds a group per output for
+        every pattern (10 classes: 20 groups per pattern, most of them zero). ``"auto"``: when
+        there are several outputs and the loss is separable. ``time_limit`` is shared out as
+        the searches go (each gets an equal share of what is left).
     verbose : bool, default=False
         Print one line per round.
     progress : callable, optional
-        Called after each round with that round's history entry (a dict).
+        Called after each round with that round's history entry (a dict; with ``output``, the
+        output's index, when the outputs are searched separately).
 
     Returns
     -------
@@ -505,6 +539,7 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
     beta = check_beta(beta, allow_zero=False)
     bias, gated = check_bool(bias, "bias"), check_bool(gated, "gated")
     max_rounds = check_positive_int(max_rounds, "max_rounds")
+    given_per_round = patterns_per_round
     patterns_per_round = check_positive_int(
         max(32, 8 * Y.shape[1]) if patterns_per_round is None else patterns_per_round,
         "patterns_per_round")
@@ -520,11 +555,27 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
         raise TypeError(f"progress must be callable; got {type(progress).__name__}")
     if sample_weight is not None:
         sample_weight = check_matrix(sample_weight, "sample_weight", ndim=1)
+    if per_output not in ("auto", True, False):
+        raise ValueError(f"per_output must be 'auto', True or False; got {per_output!r}")
+    if per_output is True and not loss.separable:
+        raise ValueError(f"per_output=True needs a loss that sums over outputs; the "
+                         f"{loss.name} loss couples them")
     rng = np.random.default_rng(seed)
     Xa = add_bias(X) if bias else X
+    all_patterns = _choose_oracle(Xa, oracle, max_exact)
+    if Y.shape[1] > 1 and per_output is not False and loss.separable:
+        settings = dict(
+            loss=loss, beta=beta, bias=bias, gated=gated, sample_weight=sample_weight,
+            initial_patterns=initial_patterns, seed_network=seed_network,
+            max_rounds=max_rounds, patterns_per_round=given_per_round, tol=tol,
+            initial_tol=initial_tol, eps=eps, gap_tol=gap_tol, min_progress=min_progress,
+            drop_after=drop_after, oracle="ascent" if all_patterns is None else all_patterns,
+            oracle_options=oracle_options, solver=solver, solver_options=solver_options,
+            warm_start=warm_start, per_output=False, seed=rng)
+        return _search_outputs(X, Y, settings, time_limit, verbose, progress)
     search = _Search(
         Xa, Y, loss=loss, beta=beta, bias=bias, gated=gated, sample_weight=sample_weight,
-        all_patterns=_choose_oracle(Xa, oracle, max_exact),
+        all_patterns=all_patterns,
         patterns_per_round=patterns_per_round, eps=eps,
         limit=math.inf if time_limit is None else float(time_limit),
         oracle_options=dict(oracle_options or {}), solver=solver,
@@ -600,11 +651,16 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
         # the final solve at the target tolerance over the current patterns, from the last
         # round's point: near the optimum ADMM's warm start (with its last penalties) pays
         # (measured: 1150 iterations to 1e-4 against 1680 from zero); cut short by the time
-        # limit it may end above that point, which is then kept (it is feasible here)
+        # limit it may end above that point; the last round's solution is then kept, over its
+        # own patterns (where it was solved to its round's gap; padded with the new patterns'
+        # zero groups it has the same objective but no such certificate)
+        if solution is not None and solution.problem.patterns is patterns:
+            warm = solution  # the last round solved these very patterns
         final, _ = search.solve(search.problem(patterns), tol, warm, final=True,
                                 warm_start=True)
-        if warm is not None and final.status != "optimal" and warm.objective < final.objective:
-            final = warm
+        if (solution is not None and final.status != "optimal"
+                and solution.objective < final.objective):
+            final = solution
         solution = final
     return SearchResult(
         solution=solution, patterns=solution.problem.patterns, violation=violation,
@@ -612,6 +668,85 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
         n_directions=search.n_directions, rounds=len(history["round"]), history=history,
         status=status, exact_oracle=search.all_patterns is not None,
     )
+
+
+# -------------------------------------------------------------------- one output at a time
+#: how the combined status of per-output searches is chosen: the first of these that any
+#: output ended with (a budget that ran out or a doubtful solve outweighs a converged output)
+_STATUS_ORDER = ("time_limit", "inaccurate", "stalled", "max_rounds", "no_progress",
+                 "gap_tol", "converged")
+
+
+def _search_outputs(X: np.ndarray, Y: np.ndarray, settings: dict, time_limit: float | None,
+                    verbose: bool, progress) -> SearchResult:
+    """One :func:`neuron_search` per column of ``Y``, combined (``per_output``)."""
+    start, k = time.perf_counter(), Y.shape[1]
+    results = []
+    for c in range(k):
+        limit = None
+        if time_limit is not None:  # an equal share of what the earlier outputs left
+            left = time_limit - (time.perf_counter() - start)
+            limit = max(left / (k - c), MIN_SOLVE_TIME)
+        if verbose:
+            print(f"[search] output {c + 1} of {k}", flush=True)
+        report = None if progress is None else (
+            lambda entry, c=c: progress({**entry, "output": c}))
+        results.append(neuron_search(X, Y[:, [c]], time_limit=limit, verbose=verbose,
+                                     progress=report, **settings))
+    return _combine_outputs(results, Y)
+
+
+def _combine_outputs(results: list[SearchResult], Y: np.ndarray) -> SearchResult:
+    """The per-output searches' results as one: see ``SearchResult.outputs``."""
+    union: dict = {}  # pattern key -> (position, pattern column, generator)
+    places = []
+    for result in results:
+        D, G = result.patterns.D, result.patterns.generators
+        place = []
+        for j, key in enumerate(_pattern_keys(D).tolist()):
+            if key not in union:
+                union[key] = (len(union), D[:, j], G[:, j])
+            place.append(union[key][0])
+        places.append(np.array(place, dtype=int))
+    columns = list(union.values())
+    patterns = Patterns(np.column_stack([D for _, D, _ in columns]),
+                        np.column_stack([G for _, _, G in columns]), exact=False)
+    problem = replace(results[0].solution.problem, Y=Y, patterns=patterns)
+    n, d, P, k = problem.shape
+    parts = [result.solution for result in results]
+
+    def place(blocks):
+        if blocks[0] is None:
+            return None
+        out = np.zeros((d, P, k))
+        for c, (B, where) in enumerate(zip(blocks, places, strict=True)):
+            out[:, where, c] = B[:, :, 0]
+        return out
+
+    V, W = place([part.V for part in parts]), place([part.W for part in parts])
+    duals = [part.dual for part in parts]
+    unsolved = [part for part in parts if part.status != "optimal"]
+    solution = ConvexSolution(
+        problem=problem, V=V, W=W, objective=problem.objective(V, W),
+        dual=None if any(dual is None for dual in duals) else np.hstack(duals),
+        status=unsolved[0].status if unsolved else "optimal", solver=parts[0].solver,
+        iterations=sum(part.iterations for part in parts),
+        time=sum(part.time for part in parts),
+        reason=unsolved[0].reason if unsolved else "")
+    history: dict[str, list] = {key: [] for key in (*HISTORY_KEYS, "output")}
+    for c, result in enumerate(results):
+        for key in HISTORY_KEYS:
+            history[key].extend(result.history[key])
+        history["output"].extend([c] * result.rounds)
+    statuses = {result.status for result in results}
+    return SearchResult(
+        solution=solution, patterns=patterns,
+        violation=max(result.violation for result in results),
+        lower_bound=sum(result.lower_bound for result in results),
+        n_directions=sum(result.n_directions for result in results),
+        rounds=sum(result.rounds for result in results), history=history,
+        status=next(status for status in _STATUS_ORDER if status in statuses),
+        exact_oracle=all(result.exact_oracle for result in results), outputs=results)
 
 
 def _stalled(objectives: list, min_progress: float) -> bool:
