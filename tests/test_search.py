@@ -5,9 +5,9 @@ import pytest
 
 from convexnn.certificates import certify
 from convexnn.network import TwoLayerReLU
-from convexnn.patterns import add_bias, enumerate_patterns, sample_patterns
+from convexnn.patterns import add_bias, enumerable_patterns, enumerate_patterns, sample_patterns
 from convexnn.problem import ConvexProblem
-from convexnn.search import _plane_patterns, _row_space, neuron_search
+from convexnn.search import neuron_search
 from convexnn.solvers import solve
 
 from .conftest import classification_data, regression_data
@@ -179,13 +179,15 @@ def test_plane_enumeration_matches_enumerate_patterns():
     # The search's O(n log n) enumeration of rank-2 data against the library's LP-based one.
     X, _ = regression_data(n=25, d=1, seed=4)
     Xa = add_bias(np.vstack([X, X[:3]]))  # repeated rows too
-    V, Z = _row_space(Xa)
-    ours = _plane_patterns(Xa, V, Z)
+    ours = enumerable_patterns(Xa, max_count=1)  # rank 2: sorted, whatever the count
     reference = enumerate_patterns(Xa)
     as_set = lambda P: {column.tobytes() for column in P.D.T}  # noqa: E731
     assert as_set(ours) == as_set(reference)
     assert ours.exact
     assert np.array_equal(Xa @ ours.generators >= 0, ours.D)
+    # higher rank: enumerated only under the count (30 rows of rank 4: Cover's count 8,180)
+    X3, _ = regression_data(n=30, d=3, seed=0)
+    assert enumerable_patterns(add_bias(X3), max_count=8_000) is None
 
 
 def test_seed_network_patterns_start_the_search():

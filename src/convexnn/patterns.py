@@ -33,6 +33,7 @@ __all__ = [
     "add_bias",
     "check_pattern_memory",
     "cover_count",
+    "enumerable_patterns",
     "enumerate_patterns",
     "make_patterns",
     "sample_patterns",
@@ -119,6 +120,56 @@ def _row_space(X: np.ndarray, rtol: float = 1e-10):
     r = int(np.sum(s > rtol * max(s[0], np.finfo(float).tiny))) if s.size else 0
     V = Vt[:r].T
     return V, X @ V
+
+
+def _plane_patterns(Xa: np.ndarray, V: np.ndarray, Z: np.ndarray) -> Patterns:
+    """All patterns of data of rank at most 2 (e.g. one feature plus bias), by sorting.
+
+    In the row space (coordinates ``Z = Xa V``) sample ``i`` changes sign where the unit vector
+    at angle ``t`` is orthogonal to ``z_i``: at two opposite angles. The cells are the open arcs
+    between consecutive distinct breakpoints; an arc's midpoint is an interior generator.
+    """
+    n, d = Xa.shape
+    if V.shape[1] == 0:  # X = 0: every direction gives the all-active pattern
+        return Patterns(np.ones((n, 1), bool), np.zeros((d, 1)), exact=True)
+    if V.shape[1] == 1:  # a line: the two half-lines
+        G = np.hstack([V, -V])
+        return Patterns(Xa @ G >= 0, G, exact=True)
+    live = np.linalg.norm(Z, axis=1) > 0
+    angles = np.mod(np.arctan2(-Z[live, 0], Z[live, 1]), np.pi)
+    angles = np.unique(np.concatenate([angles, angles + np.pi]))
+    gaps = np.diff(np.append(angles, angles[0] + 2 * np.pi))
+    keep = gaps > 1e-12  # breakpoints closer than rounding are one
+    mids = angles[keep] + 0.5 * gaps[keep]
+    G = V @ np.vstack([np.cos(mids), np.sin(mids)])
+    D, first = np.unique(Xa @ G >= 0, axis=1, return_index=True)
+    return Patterns(D, G[:, first], exact=True)
+
+
+def enumerable_patterns(X: np.ndarray, max_count: int | None = None) -> Patterns | None:
+    """All activation patterns of ``X`` where enumerating them is cheap, else None.
+
+    Data of rank at most 2 (one feature plus bias) are enumerated by sorting, at any size
+    (:func:`_plane_patterns`); other data by :func:`enumerate_patterns` when Cover's count of
+    their distinct rows is at most ``max_count`` (None: always, however many).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The program's data (with its bias column).
+    max_count : int, optional
+
+    Returns
+    -------
+    Patterns with ``exact=True``, or None when Cover's count exceeds ``max_count``.
+    """
+    V, Z = _row_space(X)
+    if V.shape[1] <= 2:  # a plane: its patterns are the arcs between 2n breakpoints, O(n log n)
+        return _plane_patterns(X, V, Z)
+    bound = cover_count(np.unique(X, axis=0).shape[0], V.shape[1])
+    if max_count is not None and bound > max_count:
+        return None
+    return enumerate_patterns(X, max_patterns=max(bound, 1))
 
 
 def _interior_point(A: np.ndarray, margin_floor: float):

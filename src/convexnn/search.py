@@ -45,7 +45,7 @@ from .certificates import Certificate, certify
 from .losses import get_loss
 from .network import TwoLayerReLU
 from .oracle import _pattern_keys, ascent_oracle, cone_prices, exact_oracle
-from .patterns import Patterns, add_bias, cover_count, enumerate_patterns, sample_patterns
+from .patterns import Patterns, add_bias, enumerable_patterns, sample_patterns
 from .problem import ConvexProblem
 from .solution import ConvexSolution
 from .solvers import solve
@@ -206,45 +206,7 @@ def _choose_oracle(Xa: np.ndarray, oracle, max_exact: int) -> Patterns | None:
         raise ValueError(f"oracle must be 'auto', 'ascent', 'exact' or a Patterns; got {oracle!r}")
     if oracle == "ascent":
         return None
-    V, Z = _row_space(Xa)
-    if V.shape[1] <= 2:  # a plane: its patterns are the arcs between 2n breakpoints, O(n log n)
-        return _plane_patterns(Xa, V, Z)
-    distinct = np.unique(Xa, axis=0).shape[0]
-    bound = cover_count(distinct, V.shape[1])
-    if oracle == "auto" and bound > max_exact:
-        return None
-    return enumerate_patterns(Xa, max_patterns=max(bound, 1))
-
-
-def _row_space(Xa: np.ndarray, rtol: float = 1e-10):
-    """Orthonormal basis ``V`` (d, r) of the row space of ``Xa`` and ``Xa V`` (n, r)."""
-    _, s, Vt = np.linalg.svd(Xa, full_matrices=False)
-    r = int(np.sum(s > rtol * s[0])) if s.size and s[0] > 0 else 0
-    return Vt[:r].T, Xa @ Vt[:r].T
-
-
-def _plane_patterns(Xa: np.ndarray, V: np.ndarray, Z: np.ndarray) -> Patterns:
-    """All patterns of data of rank at most 2 (e.g. one feature plus bias), by sorting.
-
-    In the row space (coordinates ``Z = Xa V``) sample ``i`` changes sign where the unit vector
-    at angle ``t`` is orthogonal to ``z_i``: at two opposite angles. The cells are the open arcs
-    between consecutive distinct breakpoints; an arc's midpoint is an interior generator.
-    """
-    n, d = Xa.shape
-    if V.shape[1] == 0:  # X = 0: every direction gives the all-active pattern
-        return Patterns(np.ones((n, 1), bool), np.zeros((d, 1)), exact=True)
-    if V.shape[1] == 1:  # a line: the two half-lines
-        G = np.hstack([V, -V])
-        return Patterns(Xa @ G >= 0, G, exact=True)
-    live = np.linalg.norm(Z, axis=1) > 0
-    angles = np.mod(np.arctan2(-Z[live, 0], Z[live, 1]), np.pi)
-    angles = np.unique(np.concatenate([angles, angles + np.pi]))
-    gaps = np.diff(np.append(angles, angles[0] + 2 * np.pi))
-    keep = gaps > 1e-12  # breakpoints closer than rounding are one
-    mids = angles[keep] + 0.5 * gaps[keep]
-    G = V @ np.vstack([np.cos(mids), np.sin(mids)])
-    D, first = np.unique(Xa @ G >= 0, axis=1, return_index=True)
-    return Patterns(D, G[:, first], exact=True)
+    return enumerable_patterns(Xa, max_exact if oracle == "auto" else None)
 
 
 def _group_zero(solution: ConvexSolution) -> np.ndarray:

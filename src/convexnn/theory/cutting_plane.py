@@ -36,7 +36,8 @@ from scipy.optimize import nnls
 from .._validation import check_beta, check_data, check_positive_int
 from ..losses import get_loss
 from ..oracle import separation_oracle
-from ..search import EXACT_MAX_PATTERNS, _choose_oracle
+from ..patterns import enumerable_patterns
+from ..search import EXACT_MAX_PATTERNS
 from .dictionary import L1Network, NeuronDictionary, fit_l1
 from .extreme_points import vertex_neurons
 
@@ -197,7 +198,7 @@ def cutting_plane(A, y, *, loss="squared", beta: float, bias: bool = False,
     start = time.perf_counter()
     fit, converged, spike_free = None, False, None
     # without biases the separation problem is max |Lam^T (A u)_+|: the neuron search's oracle
-    all_patterns = None if bias else _choose_oracle(A, "auto", EXACT_MAX_PATTERNS)
+    all_patterns = None if bias else enumerable_patterns(A, EXACT_MAX_PATTERNS)
     for it in range(max_iter + 1):
         if dictionary.n_neurons > 0:
             fit = fit_l1(dictionary, A, Y, loss=loss, beta=beta, output_bias=bias)
