@@ -51,7 +51,7 @@ from scipy.optimize import nnls
 
 from ._validation import check_bool, check_matrix, check_positive_int
 from .patterns import Patterns, data_point_directions
-from .solvers._cones import ConeProjector
+from .solvers._cones import ConeProjector, make_cone_projector
 
 __all__ = ["OracleResult", "ascent_oracle", "cone_prices", "exact_oracle", "oracle_values",
            "separation_oracle"]
@@ -272,34 +272,38 @@ def _ascend(X: torch.Tensor, lam: torch.Tensor, U: torch.Tensor, max_iter: int,
 
     ``lam`` is (n, m), one target per column. Each iteration maximizes exactly along the circle
     through ``u`` and the cell's gradient ``g = X^T (1[X u >= 0] lam)`` and along one through a
-    random tangent, and moves to the better point if it gains. Returns the final points (each
-    the best of its iterates: moves never lose), their values and the directions evaluated.
+    random tangent, and moves to the better point if it gains. A column stops after
+    ``patience`` iterations without gain (the others go on: on breast_cancer most columns stop
+    within 10 iterations while a few climb for all 50, measured). Returns the final points
+    (each the best of its iterates: moves never lose), their values and the directions
+    evaluated.
     """
+    U = U.clone()
     H = X @ U
     value = (lam * torch.relu(H)).sum(0)
-    evaluated, idle = 0, 0
+    idle = torch.zeros(U.shape[1], dtype=torch.long)
+    evaluated = 0
     for _ in range(max_iter):
-        G = X.T @ (lam * (H >= 0))
-        tangents = [_tangent(U, G), _tangent(U, torch.randn(U.shape, generator=generator,
-                                                            dtype=U.dtype))]
-        best_U, best_value, best_H = U, value, H
+        going = torch.nonzero(idle < patience).squeeze(1)
+        if going.numel() == 0:
+            break
+        Ug, Hg, lg, start = U[:, going], H[:, going], lam[:, going], value[going]
+        G = X.T @ (lg * (Hg >= 0))
+        tangents = [_tangent(Ug, G), _tangent(Ug, torch.randn(Ug.shape, generator=generator,
+                                                              dtype=Ug.dtype))]
+        best_U, best_value, best_H = Ug, start, Hg
         for P in tangents:
-            B = X @ P
-            t, _ = circle_maximum(H, B, lam)
-            C = (torch.cos(t) * U + torch.sin(t) * P)
-            C = _normalize(C)
+            t, _ = circle_maximum(Hg, X @ P, lg)
+            C = _normalize(torch.cos(t) * Ug + torch.sin(t) * P)
             HC = X @ C
-            vC = (lam * torch.relu(HC)).sum(0)  # re-evaluated, not trusted from the segments
+            vC = (lg * torch.relu(HC)).sum(0)  # re-evaluated, not trusted from the segments
             evaluated += C.shape[1]
             gain = vC > best_value + PROGRESS * best_value.abs().clamp(min=1e-300)
             best_U = torch.where(gain, C, best_U)
             best_H = torch.where(gain, HC, best_H)
             best_value = torch.where(gain, vC, best_value)
-        moved = bool((best_value > value).any())
-        U, H, value = best_U, best_H, best_value
-        idle = 0 if moved else idle + 1
-        if idle >= patience:
-            break
+        U[:, going], H[:, going], value[going] = best_U, best_H, best_value
+        idle[going] = torch.where(best_value > start, 0, idle[going] + 1)
     return U, value, evaluated
 
 
@@ -364,7 +368,7 @@ def ascent_oracle(Xa, Lam, *, starts=None, bias: bool = True, n_random: int = 10
     max_iter : int, default=50
         Ascent iterations (two exact great-circle searches per start each).
     patience : int, default=3
-        Stop after this many iterations in which no start gained.
+        A start stops after this many iterations without gain.
     alternations : int, default=3
         Cell walks (each followed by an ascent) after the first ascent; fewer when one gains
         nothing. 0 for the circle ascent alone.
@@ -504,7 +508,7 @@ def _project(X: torch.Tensor, mask: torch.Tensor, G: torch.Tensor) -> torch.Tens
     margins = (signs[:, :, None] * (X @ G.reshape(X.shape[1], -1)).reshape(n, P, t))
     margins = margins.reshape(n, -1)
     outside = torch.nonzero((margins < 0).any(dim=0)).squeeze(1)
-    projected = ConeProjector(X, signs, t)(G, outside, margins)
+    projected = make_cone_projector(X, signs, t)(G, outside, margins)
     return torch.linalg.vector_norm(projected, dim=0)
 
 
