@@ -28,6 +28,15 @@ truncated projection, is far above the target is skipped (:func:`_exact_check`: 
 optimum the exact projections cost most). The certificate uses ADMM's own dual
 ``rho_z a_z = grad L(z)`` (far better than ``grad L(F p)``, measured) and the projections'
 multipliers ``rho_p a`` for the cone-constrained dual feasibility (:mod:`._stopping`).
+
+Gap-safe screening (``screening=True``; program (8) in float64 with the squared, logistic or
+cross-entropy loss and ``tol < SCREEN_AT``; :mod:`._screening`): the first check whose
+estimated gap is at most ``SCREEN_AT`` is certified even when far from ``tol``, and when its gap
+proves at least ``SCREEN_MIN`` of the patterns zero at every optimum, ADMM goes on with the
+others only, warm-started with its penalties (the two programs share their optima and the
+unique dual optimum). The last point is certified on all patterns (exact NNLS,
+:func:`convexnn.certificates.dual_bound`); should that miss ``tol`` where the restricted run met
+it, the run goes on from its state on all patterns.
 """
 
 from __future__ import annotations
@@ -38,11 +47,15 @@ from dataclasses import dataclass
 import torch
 
 from .._validation import check_positive_int
+from ..certificates import dual_bound
+from ..problem import ConvexProblem
+from ..solution import ConvexSolution
 from ._anderson import Anderson
-from ._common import Lifted, Monitor, check_options, initial_point, make_solution, prune
+from ._common import Lifted, Monitor, as_numpy, check_options, initial_point, make_solution, prune
 from ._linsys import MAX_GRAM_VARIABLES, DirectSolver, GramSolver, NystromPCG
 from ._polish import polish
 from ._prox import group_soft_threshold, prox_loss
+from ._screening import CURVATURE, screen
 from ._stopping import Float64Check, best_of_gaps, exact_gap, gated_gap
 
 __all__ = ["solve"]
@@ -64,6 +77,16 @@ SCREEN_FACTOR = 10.0
 #: 11 s where 10,000 iterations (53 s) did not reach it: measured)
 POLISH_BELOW = 1e-2
 POLISH_AFTER = 400
+#: with a loss of strongly concave dual (:mod:`._screening`) and a ``tol`` below this, program
+#: (8) is certified once when its estimated gap first reaches this, and screened there; when at
+#: least ``SCREEN_MIN`` of the patterns are proven zero at every optimum, ADMM goes on with the
+#: others only (warm-started) and certifies its end on all of them. To 1e-6 on enumerated
+#: patterns (382 and 872 of 20 and 30 points in 2-D; ``benchmarks/bench_screening.py``): 3.3x,
+#: 1.6x and 1.07x faster than without, 0.91x and 0.98x where the screening check came late in
+#: the run (geometric mean 1.4x); the same restart with nothing screened was 0.74-1.13x. On
+#: breast_cancer's 100 sampled patterns, all in use, nothing happens (same iterations)
+SCREEN_AT = 1e-4
+SCREEN_MIN = 0.25
 
 
 class ConeProx:
@@ -203,7 +226,7 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
           rho: float | None = None, ratio: float = 1.0, relaxation: float = 1.6,
           adaptive: bool = True, linear_solver: str = "auto", rank: int = 200,
           cg_rtol: float = 1e-10, check_every: int = 10, cone_tol: float = 1e-10,
-          anderson: int = 5):
+          anderson: int = 5, screening: bool = True):
     """Solve program (8) (or its gated relaxation) by ADMM.
 
     Parameters
@@ -254,6 +277,8 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
         Memory of the safeguarded Anderson acceleration of the ADMM iteration
         (:mod:`._anderson`); 0 turns it off. It never extrapolates into a certificate check, so
         every certified point is a plain ADMM iterate.
+    screening : bool, default=True
+        Gap-safe screening of program (8) (squared, logistic, cross-entropy; see the module).
 
     Returns
     -------
@@ -269,13 +294,68 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
                                               time_limit=time_limit, warm_start=warm_start,
                                               name="admm")
     check_every = _check_settings(linear_solver, relaxation, rho, ratio, check_every, anderson)
-    run = _ADMM(problem, tol=tol, limits=(max_iter, time_limit, verbose), device=device,
-                dtype=dtype, relaxation=relaxation, linear_solver=linear_solver, rank=rank,
-                cg_rtol=cg_rtol, cone_tol=cone_tol, anderson=anderson)
-    status, it, point, gap = run.iterate(run.start(warm_start, rho, ratio), max_iter,
-                                         check_every, adaptive)
+    settings = dict(tol=tol, limits=(max_iter, time_limit, verbose), device=device, dtype=dtype,
+                    relaxation=relaxation, linear_solver=linear_solver, rank=rank,
+                    cg_rtol=cg_rtol, cone_tol=cone_tol, anderson=anderson)
+    return _run(problem, settings, warm_start, (rho, ratio), check_every, adaptive, screening)
+
+
+def _run(problem, settings: dict, warm_start, penalties, check_every: int, adaptive: bool,
+         screening: bool):
+    """One solve: an :class:`_ADMM` run with ``settings``, screening when asked and possible
+    (then on the patterns kept, :func:`_on_kept`)."""
+    run = _ADMM(problem, **settings)
+    if screening and settings["tol"] < SCREEN_AT and _screens(run):
+        run.screen_at = SCREEN_AT
+    s = run.start(warm_start, *penalties)
+    status, it, point, gap = run.iterate(s, run.monitor.max_iter, check_every, adaptive)
+    if status == "screened":
+        status, it, point, gap = _on_kept(run, s, it, point, settings, check_every, adaptive)
     return make_solution(problem, run.lifted, point, gap.Lam, run.monitor, status, it, "admm",
-                         tol)
+                         settings["tol"])
+
+
+def _screens(run) -> bool:
+    """Whether a run may screen: program (8), a loss of strongly concave dual, float64 (the
+    screening's primal value is the objective of a point inside the cones), one process."""
+    return (not run.gated and run.ops.loss.name in CURVATURE and run.check64 is None
+            and not run.lifted.sharding.distributed)
+
+
+def _on_kept(run, s, it: int, point, settings: dict, check_every: int, adaptive: bool):
+    """ADMM on the patterns ``run.kept`` only, from ``point`` of the whole program with the
+    penalties of ``s``, then certified on all patterns: ``(status, iterations, point, gap)``
+    with ``point`` of the whole program.
+
+    The dropped patterns are zero at every optimum, so the two programs share their optima
+    (and the unique dual optimum); the final gap is that of ``dual_bound`` on the whole program
+    (exact NNLS for every pattern). Should it miss ``tol`` where the restricted run met it,
+    ``run`` goes on from its state on all patterns.
+    """
+    problem = run.ops.problem
+    P = problem.shape[2]
+    keep = torch.as_tensor(run.kept, device=point.device)
+    V, W = (as_numpy(B[:, keep]) for B in (point[:, :P], point[:, P:]))
+    kept = ConvexProblem(problem.X, problem.Y, problem.loss, problem.beta,
+                         problem.patterns.subset(run.kept), sample_weight=problem.sample_weight,
+                         bias=problem.bias)
+    restricted = _ADMM(kept, **settings)
+    restricted.monitor = run.monitor  # one clock, one history, the same budgets
+    start = restricted.start(ConvexSolution(kept, V, W, kept.objective(V, W)), s.rho_z,
+                             s.rho_p / s.rho_z)
+    status, it, small, gap = restricted.iterate(start, run.monitor.max_iter, check_every,
+                                                adaptive, start=it)
+    Q = restricted.lifted.Q // 2
+    full = torch.zeros_like(point)
+    full[:, keep], full[:, P + keep] = small[:, :Q], small[:, Q:]
+    Lam = as_numpy(gap.Lam)
+    primal = problem.objective(*(as_numpy(B) for B in run.lifted.split(full)))
+    bound, _ = dual_bound(problem, Lam)
+    relative = (primal - bound) / max(abs(primal), 1e-12)
+    run.monitor.note(it, f"gap on all {P} patterns {relative:.2e}")
+    if status != "optimal" or relative <= run.tol:
+        return status, it, full, gap
+    return run.iterate(s, run.monitor.max_iter, check_every, adaptive, start=it)
 
 
 def _check_settings(linear_solver, relaxation, rho, ratio, check_every, anderson) -> int:
@@ -341,6 +421,8 @@ class _ADMM:
         self.polisher = _Polisher(lifted, self.ops.loss.smooth and self.check64 is None
                                   and not lifted.sharding.distributed)
         self.accelerator = Anderson(anderson) if anderson else None
+        #: the gap of the screening check (None: no screening), and the patterns it kept
+        self.screen_at, self.kept = None, None
 
     def start(self, warm_start, rho, ratio) -> _Iterate:
         """The first iterate: zero, or the fixed point of the iteration at a warm start."""
@@ -384,7 +466,8 @@ class _ADMM:
             if checking and not final:
                 estimate = _exact_check(self.lifted, s.p, prox_p, s.rho_p,
                                         s.rho_z * s.a_z)[2].relative
-                if estimate > SCREEN_FACTOR * max(self.tol, self.monitor.resolved_gap):
+                far = estimate > SCREEN_FACTOR * max(self.tol, self.monitor.resolved_gap)
+                if not self.wants_screening(estimate, s.p) and far:
                     self.monitor.note(it, f"estimated gap {estimate:.2e}: not certified yet")
                     proceed = False
             if checking and proceed:  # the same input, projected exactly (warm-started)
@@ -449,10 +532,39 @@ class _ADMM:
                        ratio=s.ratio)
         return point, gap, defect
 
-    def iterate(self, s: _Iterate, max_iter: int, check_every: int, adaptive: bool):
-        """ADMM from ``s`` until a check certifies the target, stalls or a budget runs out:
-        ``(status, iterations, point, gap)``."""
-        it, status, next_check = 0, None, check_every
+    def wants_screening(self, gap: float, p: torch.Tensor) -> bool:
+        """Whether to screen at a check of (estimated) relative gap ``gap`` at ``p``, and so to
+        certify it even far from ``tol``: the first with ``gap`` at most :attr:`screen_at`, when
+        at least ``SCREEN_MIN`` of the patterns are zero at ``p`` (the screened ones almost
+        always are); else screening is off for the run (the check's exact projections and the
+        screening's NNLS would cost ~1 s on breast_cancer's 100 sampled patterns, all in use,
+        for nothing)."""
+        if self.screen_at is None or gap > self.screen_at:
+            return False
+        P = self.ops.P
+        zero = torch.linalg.vector_norm(p, dim=(0, 2)) == 0  # (2P,): the v, then the w groups
+        if int((zero[:P] & zero[P:]).sum()) < SCREEN_MIN * P:
+            self.screen_at = None
+        return self.screen_at is not None
+
+    def screen(self, it: int, gap) -> bool:
+        """Screening at a check of program (8): True when at least ``SCREEN_MIN`` of the
+        patterns, not all (the zero point would then be optimal, and certified as it is), are
+        zero at every optimum (:attr:`kept`: the others)."""
+        self.screen_at = None
+        P = self.ops.P
+        kept = screen(self.ops.problem, as_numpy(gap.Lam), gap.primal).kept_patterns
+        self.monitor.note(it, f"screening: {P - kept.size} of {P} patterns are zero at every "
+                              "optimum")
+        self.kept = kept
+        return 0 < kept.size <= (1 - SCREEN_MIN) * P
+
+    def iterate(self, s: _Iterate, max_iter: int, check_every: int, adaptive: bool,
+                start: int = 0):
+        """ADMM from ``s`` (iteration ``start``) until a check certifies the target, stalls, a
+        budget runs out or screening drops patterns (``"screened"``): ``(status, iterations,
+        point, gap)``."""
+        it, status, next_check = start, None, start + check_every
         best = None  # (gap, point) of the best check
         while status is None:
             it += 1
@@ -486,6 +598,9 @@ class _ADMM:
                 status = "optimal"
             elif self.monitor.stalled:
                 status = "stalled"
+            elif (limit is None and defect <= self.cone_tol
+                  and self.wants_screening(gap.relative, point) and self.screen(it, gap)):
+                status = "screened"
             else:
                 status = limit
             # far from the target, certify less often (each check projects exactly): a gap 10^j
