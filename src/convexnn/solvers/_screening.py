@@ -48,9 +48,10 @@ bound of ``l``): squared ``l* = s^2/2 + s y`` (``kappa = 1``); logistic ``l* = a
 log(1 - a)`` with ``a = -s y`` in [0, 1], second derivative ``1 / (a (1 - a)) >= 4``
 (``kappa = 1/4``); cross-entropy ``l* = sum_c p_c log p_c`` on the simplex ``p = s + y``, whose
 Hessian ``diag(1/p)`` gives ``d^T diag(1/p) d >= ||d||_1^2 >= 2 ||d||^2`` along the simplex
-(``sum_c d_c = 0``) (``kappa = 1/2``). These are the losses' ``lipschitz`` constants
-(``mu = 1 / L.lipschitz(w)``, checked in the tests), listed by loss name with their derivation
-here so that no loss is screened on a constant nobody checked (a custom loss is not screened).
+(``sum_c d_c = 0``) (``kappa = 1/2``). In general the conjugate of a convex function with
+``L``-Lipschitz gradient is ``1/L``-strongly convex, so ``mu = 1 / Loss.lipschitz(w)`` for every
+smooth loss, the constant the solvers' step sizes already rely on (the tests check it on the
+conjugates above; a wrong one is caught by the final check on all patterns).
 The hinge loss is not smooth, its conjugate (linear on a box) is not strongly convex, the dual
 maximizer need not be unique and no ball follows from the gap: nothing is screened.
 """
@@ -66,11 +67,8 @@ import torch
 from ..certificates import dual_bound
 from ._cones import ConeProjector
 
-__all__ = ["CURVATURE", "Screening", "pattern_norms", "safe_radius", "screen", "strong_concavity"]
+__all__ = ["Screening", "pattern_norms", "safe_radius", "screen", "strong_concavity"]
 
-#: curvature bound ``kappa`` of the per-sample loss (``l'' <= kappa``), by loss name: the dual is
-#: ``n / (w_max kappa)``-strongly concave (module docstring); losses not listed are not screened
-CURVATURE = {"squared": 1.0, "logistic": 0.25, "cross_entropy": 0.5}
 #: relative slack for rounding: of the gap (two sums of n float64 terms, each within n eps
 #: relative for n up to 1e4) and of the group test's comparison with beta
 ROUNDING = 1e-12
@@ -120,11 +118,12 @@ class Screening:
 
 
 def strong_concavity(problem) -> float | None:
-    """``mu`` with ``-L*`` ``mu``-strongly concave, or None (hinge, unlisted losses)."""
-    kappa = CURVATURE.get(problem.loss.name)
-    if kappa is None:
+    """``mu`` with ``-L*`` ``mu``-strongly concave, or None (a loss that is not smooth)."""
+    loss = problem.loss
+    if not loss.smooth:
         return None
-    return problem.X.shape[0] / (float(problem.sample_weight.max()) * kappa)
+    lipschitz = loss.lipschitz(torch.as_tensor(problem.sample_weight))
+    return 1.0 / lipschitz if 0 < lipschitz < math.inf else None
 
 
 def safe_radius(problem, primal: float, bound: float) -> tuple[float, float]:

@@ -55,7 +55,7 @@ from ._common import Lifted, Monitor, as_numpy, check_options, initial_point, ma
 from ._linsys import MAX_GRAM_VARIABLES, DirectSolver, GramSolver, NystromPCG
 from ._polish import polish
 from ._prox import group_soft_threshold, prox_loss
-from ._screening import CURVATURE, screen
+from ._screening import screen
 from ._stopping import Float64Check, best_of_gaps, exact_gap, gated_gap
 
 __all__ = ["solve"]
@@ -318,7 +318,7 @@ def _run(problem, settings: dict, warm_start, penalties, check_every: int, adapt
 def _screens(run) -> bool:
     """Whether a run may screen: program (8), a loss of strongly concave dual, float64 (the
     screening's primal value is the objective of a point inside the cones), one process."""
-    return (not run.gated and run.ops.loss.name in CURVATURE and run.check64 is None
+    return (not run.gated and run.ops.loss.smooth and run.check64 is None
             and not run.lifted.sharding.distributed)
 
 
