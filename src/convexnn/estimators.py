@@ -365,7 +365,8 @@ _PARAMETERS_DOC = """
         Gaussian directions (a restriction: a valid network, an upper bound), ``"search"`` runs
         the dual-guided neuron search (:func:`~convexnn.search.neuron_search`): patterns are
         added where the dual constraint is violated, for at most 20 rounds or until the search
-        finds no violation; ``"auto"`` enumerates when Cover's count is at most 2,000 and
+        finds no violation (with several outputs and a loss that sums over them, one search
+        per output); ``"auto"`` enumerates when Cover's count is at most 2,000 and
         searches otherwise;
         ``certificate_`` then states the rigorous gap over the patterns found and, separately,
         the search's (unproven unless every pattern was priced) global bound.
@@ -388,7 +389,8 @@ _PARAMETERS_DOC = """
         otherwise.
     tol : float, optional
         Solver tolerance (relative duality gap of the first-order solvers, Clarabel's gap and
-        feasibility tolerances for conic); None keeps the solver's default.
+        feasibility tolerances for conic); None keeps the solver's default, and for the neuron
+        search certifies its final restricted program to 1e-3.
     max_iter : int, optional
         Solver iteration limit; None keeps the solver's default.
     random_state : int, RandomState instance or None, default=None
