@@ -1,4 +1,4 @@
-"""The best lower bound from a dual candidate: the scale search of weak duality.
+"""The best lower bound from a dual candidate: one group's dual constraint and the scale search.
 
 Weak duality for program (8) (Pilanci & Ergen, ICML 2020, the dual of program (8) for any convex
 loss; Ergen & Pilanci, JMLR 2021, Theorem 13): every ``Lam`` in the dual feasible set gives the
@@ -7,21 +7,41 @@ largest dual constraint is ``worst`` is feasible after scaling by any ``t <= bet
 the bound is ``max_{0 <= t <= t_max} -L*(t Lam)``: a concave function of ``t`` (``L*`` is
 convex), maximized here. :mod:`convexnn.certificates` calls it for final certificates and
 :mod:`convexnn.solvers._stopping` inside solver loops, with different accuracies.
+:func:`cone_maximum` is one group's constraint by SciPy's NNLS, shared by the certificates, the
+exact oracle and the cutting-plane method (the solvers batch it on their own projectors).
 """
 
 from __future__ import annotations
 
 import math
 
-from scipy.optimize import minimize_scalar
+import numpy as np
+from scipy.optimize import minimize_scalar, nnls
 
-__all__ = ["MAX_DUAL_SCALE", "best_dual_scale"]
+__all__ = ["MAX_DUAL_SCALE", "best_dual_scale", "cone_maximum"]
 
 #: the scale searched at most (a candidate of dual constraint 0 is feasible at every scale)
 MAX_DUAL_SCALE = 1e6
 
 #: halvings of ``[0, t]`` when the largest feasible scale lies outside the conjugate's domain
 _BISECTIONS = 100
+
+
+def cone_maximum(g: np.ndarray, B: np.ndarray) -> tuple[float, np.ndarray]:
+    """``max_{v : B^T v >= 0, ||v|| <= 1} g^T v`` and a unit maximizer (zero when it is 0).
+
+    One group's dual constraint (``B = X^T (2 D_i - I)``, (d, n)). By conic duality the maximum
+    is ``||P_K g|| = min_{a >= 0} ||g + B a||`` (the step from which Pilanci & Ergen derive
+    program (8)) and ``P_K g`` is the minimizing residual, found by SciPy's NNLS; when
+    ``B^T g >= 0``, ``g`` itself lies in the cone and no least squares is needed.
+    """
+    if np.all(B.T @ g >= 0):
+        residual = g
+    else:
+        a, _ = nnls(B, -g, maxiter=50 * B.shape[1])
+        residual = g + B @ a
+    value = float(np.linalg.norm(residual))
+    return value, (residual / value if value > 0 else np.zeros_like(g))
 
 
 def best_dual_scale(loss, Lam, Y, weights, t_max: float, *,

@@ -23,9 +23,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
-from scipy.optimize import lsq_linear, nnls
+from scipy.optimize import lsq_linear
 
-from ._duality import best_dual_scale
+from ._duality import best_dual_scale, cone_maximum
 from ._samples import distinct_samples, expand_dual
 from ._validation import check_data, check_instance, check_matrix, check_sample_weight
 from .network import TwoLayerReLU
@@ -166,14 +166,6 @@ class Certificate:
         return f"{text}; {self.search_summary}" if self.search_summary else text
 
 
-def _cone_max(g: np.ndarray, B: np.ndarray) -> float:
-    """``max_{v : B^T v >= 0, ||v|| <= 1} <g, v>`` = ``min_{a >= 0} ||g + B a||``; B is (d, n)."""
-    if np.all(B.T @ g >= 0):  # the unconstrained maximizer g/||g|| already lies in the cone
-        return float(np.linalg.norm(g))
-    _, residual = nnls(B, -g, maxiter=50 * B.shape[1])
-    return float(residual)
-
-
 def dual_constraint_max(problem: ConvexProblem, Lam: np.ndarray, *,
                         gated: bool | None = None) -> float:
     """``max_{i, c, +-} max_{v in K_i, ||v|| <= 1} +-<X^T D_i lam_c, v>`` (the dual constraint).
@@ -196,7 +188,7 @@ def dual_constraint_max(problem: ConvexProblem, Lam: np.ndarray, *,
         if norms[i, c] <= best:
             break
         B = X.T * np.where(D[:, i], 1.0, -1.0)  # X^T (2 D_i - I): (d, n)
-        best = max(best, _cone_max(G[:, i, c], B), _cone_max(-G[:, i, c], B))
+        best = max(best, cone_maximum(G[:, i, c], B)[0], cone_maximum(-G[:, i, c], B)[0])
     return best
 
 

@@ -47,8 +47,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.optimize import nnls
 
+from ._duality import cone_maximum
 from ._validation import check_bool, check_matrix, check_positive_int
 from .patterns import Patterns, data_point_directions
 from .solvers._cones import ConeProjector, make_cone_projector
@@ -479,22 +479,6 @@ def _package(Xa, U, owner, values, k, n_candidates, n_directions, exact,
     )
 
 
-def _cone_argmax(g: np.ndarray, B: np.ndarray, margins: np.ndarray):
-    """``max_{v : B^T v >= 0, ||v|| <= 1} g^T v`` and a maximizer (B is (d, n)).
-
-    Conic duality: the maximum is ``||P_K g|| = min_{a >= 0} ||g + B a||`` and ``P_K g`` is the
-    minimizing residual. ``margins`` is ``B^T g``: when it is non-negative ``g`` itself is in
-    the cone (no least squares needed).
-    """
-    if np.all(margins >= 0):
-        residual = g
-    else:
-        a, _ = nnls(B, -g, maxiter=50 * B.shape[1])
-        residual = g + B @ a
-    value = float(np.linalg.norm(residual))
-    return value, (residual / value if value > 0 else np.zeros_like(g))
-
-
 def _pattern_gradients(X: torch.Tensor, T: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``Xa^T D_i t_j`` for every pattern ``i`` (columns of ``mask``) and target: (d, P, 2k)."""
     n, P, t = X.shape[0], mask.shape[1], T.shape[1]
@@ -589,7 +573,7 @@ def exact_oracle(Xa, Lam, patterns: Patterns, *, n_candidates: int = 4) -> Oracl
             if bounds[i, t] <= 0:
                 break
             B = Xa.T * np.where(D[:, i], 1.0, -1.0)  # Xa^T (2 D_i - I): (d, n)
-            value, u = _cone_argmax(G[:, i, t], B, B.T @ G[:, i, t])
+            value, u = cone_maximum(G[:, i, t], B)
             priced += 1
             found.append(value)
             U.append(u)

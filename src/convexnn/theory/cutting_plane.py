@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from scipy.optimize import nnls
 
+from .._duality import cone_maximum
 from .._validation import check_beta, check_data, check_positive_int
 from ..losses import get_loss
 from ..oracle import separation_oracle
@@ -111,9 +111,11 @@ def relaxed_separation(A, Lam, *, bias: bool = False) -> tuple[NeuronDictionary,
     U, b, values = [], [], []
     for c in (-Lam, Lam):
         g = A.T @ c
-        residual = g if bias else g + A.T @ nnls(A.T, -g, maxiter=50 * A.shape[0])[0]
-        value = float(np.linalg.norm(residual))
-        u = residual / value if value > 0 else np.zeros_like(g)
+        if bias:  # no cone: the whole unit ball
+            value = float(np.linalg.norm(g))
+            u = g / value if value > 0 else np.zeros_like(g)
+        else:
+            value, u = cone_maximum(g, A.T)
         U.append(u)
         b.append(float(np.max(-A @ u)))
         values.append(value)
