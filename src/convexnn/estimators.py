@@ -42,9 +42,9 @@ __all__ = ["ConvexReLUClassifier", "ConvexReLURegressor", "encode_labels"]
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
-#: relative duality gap of the neuron search's final restricted solve, by default (1e-4 cost
-#: 15-37 % more time for 0.01-0.3 % lower objectives on wine, breast_cancer and pima, where the
-#: search's own bound is 3-10 % away: measured)
+#: relative duality gap of the neuron search's final restricted solve, by default (against
+#: 1e-4 it saved 15-37 % of the time for 0.01-0.3 % higher objectives on wine, breast_cancer and
+#: pima, where the search's own bound is 3-10 % away: measured)
 SEARCH_TOL = 1e-3
 #: rounds of the neuron search, by default (on breast_cancer the objective fell below a tuned
 #: Adam's after about 10 rounds and within 2 % of the global optimum after 20: measured,
