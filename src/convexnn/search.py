@@ -549,12 +549,12 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
     zero_rounds = np.zeros(patterns.n_patterns, int)
     round_tol, warm, status, confirmed = initial_tol, None, "max_rounds", False
     violation, Lam, solution, solved_tol = math.inf, None, None, math.inf
+    problem = search.problem(patterns)  # always the program over the current patterns
 
     while len(history["round"]) < max_rounds:
         if search.remaining() <= 0:
             status = "time_limit"
             break
-        problem = search.problem(patterns)
         tick = time.perf_counter()
         attempt, attempt_tol = search.solve(problem, round_tol, warm)
         solve_time = time.perf_counter() - tick
@@ -604,7 +604,8 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
         # drop the long-zero patterns, append the new ones (their groups enter at zero)
         patterns = search.grow(patterns, keep, D_new[:, chosen], G_new[:, chosen])
         zero_rounds = np.concatenate([zero_rounds[keep], np.zeros(len(chosen), int)])
-        warm = _pad_warm_start(search.problem(patterns), solution, keep)
+        problem = search.problem(patterns)
+        warm = _pad_warm_start(problem, solution, keep)
         # the next solve's accuracy follows the violation: a dual far from feasible needs no
         # precise restricted optimum, a nearly feasible one does
         round_tol = min(initial_tol, max(tol, ROUND_FLOOR, TOL_FACTOR * (violation - 1)))
@@ -618,7 +619,7 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
         # zero groups it has the same objective but no such certificate)
         if solution is not None and solution.problem.patterns is patterns:
             warm = solution  # the last round solved these very patterns
-        final, _ = search.solve(search.problem(patterns), tol, warm, final=True,
+        final, _ = search.solve(problem, tol, warm, final=True,
                                 warm_start=True)
         if (solution is not None and final.status != "optimal"
                 and solution.objective < final.objective):
