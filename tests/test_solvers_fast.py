@@ -24,7 +24,6 @@ from convexnn.solvers import _cones, admm, augmented_lagrangian, conic, proximal
 from convexnn.solvers._common import Lifted
 from convexnn.solvers._cones import ConeProjector
 from convexnn.solvers._linsys import DirectSolver, GramSolver
-from convexnn.solvers._prox import prox_loss
 
 TOL = 1e-6
 #: one-hot targets for the multi-class problems
@@ -239,7 +238,7 @@ def test_loss_proximal_operators_are_optimal(loss, targets, rho):
          "onehot": np.eye(CLASSES)[rng.integers(0, CLASSES, n)]}[targets]
     Y, weights = torch.as_tensor(Y), torch.as_tensor(rng.uniform(0.5, 2, n))
     loss_fn = get_loss(loss)
-    Z = prox_loss(loss_fn, V, Y, weights, rho)
+    Z = loss_fn.prox(V, Y, weights, rho)
 
     def objective(W):
         return float(loss_fn.value(W, Y, weights) + rho / 2 * ((W - V) ** 2).sum())
@@ -251,7 +250,7 @@ def test_loss_proximal_operators_are_optimal(loss, targets, rho):
     # started elsewhere (ADMM passes its previous prox), the same minimizer (to Newton's 1e-13
     # steps, times the conditioning 1 + 1/(n rho) of the problem)
     far = Z + torch.as_tensor(5 * rng.standard_normal(V.shape))
-    torch.testing.assert_close(prox_loss(loss_fn, V, Y, weights, rho, start=far), Z,
+    torch.testing.assert_close(loss_fn.prox(V, Y, weights, rho, start=far), Z,
                                rtol=0, atol=1e-9)
 
 

@@ -29,8 +29,8 @@ optimum the exact projections cost most). The certificate uses ADMM's own dual
 ``rho_z a_z = grad L(z)`` (far better than ``grad L(F p)``, measured) and the projections'
 multipliers ``rho_p a`` for the cone-constrained dual feasibility (:mod:`._stopping`).
 
-Gap-safe screening (``screening=True``; program (8) in float64 with the squared, logistic or
-cross-entropy loss and ``tol < SCREEN_AT``; :mod:`._screening`): the first check whose
+Gap-safe screening (``screening=True``; program (8) in float64 with a smooth loss (squared,
+logistic, cross-entropy) and ``tol < SCREEN_AT``; :mod:`._screening`): the first check whose
 estimated gap is at most ``SCREEN_AT`` is certified even when far from ``tol``, and when its gap
 proves at least ``SCREEN_MIN`` of the patterns zero at every optimum, ADMM goes on with the
 others only, warm-started with its penalties (the two programs share their optima and the
@@ -42,19 +42,18 @@ it, the run goes on from its state on all patterns.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from .._validation import check_positive_int
 from ..certificates import dual_bound
-from ..problem import ConvexProblem
 from ..solution import ConvexSolution
 from ._anderson import Anderson
 from ._common import Lifted, Monitor, as_numpy, check_options, initial_point, make_solution, prune
 from ._linsys import MAX_GRAM_VARIABLES, DirectSolver, GramSolver, NystromPCG
 from ._polish import polish
-from ._prox import group_soft_threshold, prox_loss
+from ._prox import group_soft_threshold
 from ._screening import screen
 from ._stopping import Float64Check, best_of_gaps, exact_gap, gated_gap
 
@@ -278,7 +277,7 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
         (:mod:`._anderson`); 0 turns it off. It never extrapolates into a certificate check, so
         every certified point is a plain ADMM iterate.
     screening : bool, default=True
-        Gap-safe screening of program (8) (squared, logistic, cross-entropy; see the module).
+        Gap-safe screening of program (8) with a smooth loss (see the module).
 
     Returns
     -------
@@ -336,9 +335,7 @@ def _on_kept(run, s, it: int, point, settings: dict, check_every: int, adaptive:
     P = problem.shape[2]
     keep = torch.as_tensor(run.kept, device=point.device)
     V, W = (as_numpy(B[:, keep]) for B in (point[:, :P], point[:, P:]))
-    kept = ConvexProblem(problem.X, problem.Y, problem.loss, problem.beta,
-                         problem.patterns.subset(run.kept), sample_weight=problem.sample_weight,
-                         bias=problem.bias)
+    kept = replace(problem, patterns=problem.patterns.subset(run.kept))
     restricted = _ADMM(kept, **settings)
     restricted.monitor = run.monitor  # one clock, one history, the same budgets
     start = restricted.start(ConvexSolution(kept, V, W, kept.objective(V, W)), s.rho_z,
@@ -457,7 +454,7 @@ class _ADMM:
         are exact; returns False when a check is skipped because the gap, estimated at the
         truncated projection, is over ``SCREEN_FACTOR`` times the target."""
         ops, prox_p = self.ops, self.prox_p
-        s.z = prox_loss(ops.loss, FU + s.a_z, ops.Y, ops.weights, s.rho_z, start=s.z)
+        s.z = ops.loss.prox(FU + s.a_z, ops.Y, ops.weights, s.rho_z, start=s.z)
         proceed = True
         if self.gated:
             s.p = group_soft_threshold(U + s.a_p, ops.beta / s.rho_p)
