@@ -203,6 +203,35 @@ def test_seed_network_patterns_start_the_search():
     assert result.status == "max_rounds" and result.rounds == 1
 
 
+def test_an_adam_warm_up_seeds_the_search():
+    # seed_network="adam": a short Adam run of the same objective (search.WARMUP) trains the
+    # seed; its neurons' patterns join the 2 random ones, and the same seed repeats the run
+    X, y = regression_data(n=40, d=3, seed=4)
+    runs = [neuron_search(X, y, beta=0.01, initial_patterns=2, seed_network="adam",
+                          max_rounds=1, drop_after=5, oracle="ascent", tol=1e-4, seed=0)
+            for _ in range(2)]
+    assert runs[0].history["n_patterns"][0] > 2
+    assert runs[0].objective == runs[1].objective
+    assert np.array_equal(runs[0].patterns.D, runs[1].patterns.D)
+
+
+def test_the_hinge_loss_is_searched_with_the_conic_solver_when_small():
+    # without curvature ADMM needs thousands of iterations per round; "auto" takes the
+    # interior point for small restricted programs of the hinge loss (CONIC_MAX_NONSMOOTH)
+    # and ADMM for the squared loss of the same size (above CONIC_MAX_SIZE); options meant
+    # for the first-order solvers do not reach the conic one
+    X, y = regression_data(n=80, d=2, seed=3)
+    labels = np.where(y > np.median(y), 1.0, -1.0)
+    options = {"solver_options": {"device": "cpu", "max_iter": 500}, "initial_patterns": 100,
+               "max_rounds": 1, "drop_after": 5, "oracle": "ascent", "tol": 1e-3, "seed": 0}
+    hinge = neuron_search(X, labels, loss="hinge", beta=0.01, **options)
+    squared = neuron_search(X, labels, beta=0.01, **options)
+    n, d, P, k = hinge.solution.problem.shape
+    assert 5_000 < 2 * P * k * (d + n) <= 25_000  # between the two bounds
+    assert hinge.solution.solver.startswith("conic")
+    assert squared.solution.solver == "admm"
+
+
 def test_budgets_end_the_search():
     X, y = regression_data(n=60, d=5, seed=1)
     patterns = sample_patterns(add_bias(X), 5, seed=0)
@@ -260,7 +289,8 @@ def test_gated_search_runs_below_the_relu_search():
     ({"gap_tol": 1.0}, ValueError, "gap_tol must be"),
     ({"min_progress": -0.1}, ValueError, "min_progress must be"),
     ({"progress": 3}, TypeError, "progress must be callable"),
-    ({"seed_network": "net"}, TypeError, "seed_network"),
+    ({"seed_network": "net"}, ValueError, "seed_network must be a TwoLayerReLU, 'adam'"),
+    ({"seed_network": 3}, TypeError, "seed_network"),
     ({"per_output": "yes"}, ValueError, "per_output must be"),
     ({"per_output": True, "loss": "cross_entropy", "y": np.eye(2)[[0, 1] * 5]}, ValueError,
      "per_output=True needs a loss that sums over outputs"),

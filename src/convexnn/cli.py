@@ -845,6 +845,7 @@ def _demo_run(args, X_train, X_test, Y_train, Y_test, progress) -> int:
     search = neuron_search(
         X_train, Y_train, beta=args.beta, initial_patterns=args.n_patterns, tol=args.tol,
         max_rounds=SEARCH_ROUNDS, min_progress=SEARCH_PROGRESS, seed=args.seed,
+        seed_network="adam",
         time_limit=args.time_limit,
         solver="admm" if args.solver == "auto" else args.solver,
         progress=lambda entry: progress(

@@ -46,14 +46,15 @@ _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 #: 1e-4 it saved 15-37 % of the time for 0.01-0.3 % higher objectives on wine, breast_cancer and
 #: pima, where the search's own bound is 3-10 % away: measured)
 SEARCH_TOL = 1e-3
-#: rounds of the neuron search, by default (on breast_cancer the objective fell below a tuned
-#: Adam's after about 10 rounds and within 2 % of the global optimum after 20: measured,
-#: benchmarks/bench_vs_adam.py)
-SEARCH_ROUNDS = 20
+#: rounds of the neuron search, by default. Seeded by a short Adam run (``seed_network="adam"``)
+#: the search passes a tuned Adam's objective within 2-5 rounds; rounds 5-10 gained another
+#: 1-3 % (breast_cancer, australian, heart: measured, benchmarks/bench_vs_adam.py), later ones
+#: 0.2-0.5 % each at 0.5-2 s each
+SEARCH_ROUNDS = 10
 #: the search stops adding patterns once 3 rounds lowered the objective by less than this
-#: (relative): past that point rounds cost 0.5-20 s each for 1e-5-1e-4 (iris, breast_cancer);
-#: on wine 3e-3 instead of 1e-3 saved 30 % of the time for a 0.4 % higher objective (measured)
-SEARCH_PROGRESS = 3e-3
+#: (relative): a round's restricted solve is certified only to 1e-2-1e-3, so smaller changes
+#: are within its accuracy
+SEARCH_PROGRESS = 1e-2
 
 
 def encode_labels(index: np.ndarray, n_classes: int, loss: str | Loss) -> np.ndarray:
@@ -92,7 +93,7 @@ class _ConvexReLU(BaseEstimator):
     def __init__(self, *, beta=1e-3, loss="squared", bias=True, patterns="auto", n_patterns=100,
                  gated=False, solver="auto", tol=None, max_iter=None, random_state=None,
                  warm_start=False, device="cpu", dtype="float64", verbose=0, standardize=False,
-                 time_limit=None, seed_network=None):
+                 time_limit=None, seed_network="adam"):
         self.beta = beta
         self.loss = loss
         self.bias = bias
@@ -133,9 +134,14 @@ class _ConvexReLU(BaseEstimator):
                                             or not self.time_limit > 0):
             raise ValueError(f"time_limit must be None or a positive number of seconds; got "
                              f"{self.time_limit!r}")
-        if self.seed_network is not None and not isinstance(
+        if isinstance(self.seed_network, str):
+            if self.seed_network != "adam":
+                raise ValueError(f"seed_network must be 'adam', None, a TwoLayerReLU or a "
+                                 f"torch Sequential(Linear, ReLU, Linear); got "
+                                 f"{self.seed_network!r}")
+        elif self.seed_network is not None and not isinstance(
                 self.seed_network, (TwoLayerReLU, torch.nn.Module)):
-            raise TypeError("seed_network must be None, a TwoLayerReLU or a torch "
+            raise TypeError("seed_network must be 'adam', None, a TwoLayerReLU or a torch "
                             "Sequential(Linear, ReLU, Linear); got "
                             f"{type(self.seed_network).__name__}")
         if self.tol is not None and (isinstance(self.tol, bool)
@@ -199,11 +205,11 @@ class _ConvexReLU(BaseEstimator):
         return (self.patterns == "auto" and (reused is None or not reused.exact)
                 and pattern_count(Xa) > MAX_EXACT)
 
-    def _seed_network(self) -> TwoLayerReLU | None:
+    def _seed_network(self) -> TwoLayerReLU | str | None:
         """``seed_network`` as a network of the (standardized) features the program sees."""
         network = self.seed_network
-        if network is None:
-            return None
+        if network is None or isinstance(network, str):
+            return network
         if isinstance(network, torch.nn.Module):
             network = TwoLayerReLU.from_torch(network)
         if network.n_features != self.n_features_in_ or network.has_bias != self.bias:
@@ -217,7 +223,6 @@ class _ConvexReLU(BaseEstimator):
 
     def _search(self, X, Y, weights, loss, params, seed, reused):
         """The neuron search (:func:`~convexnn.search.neuron_search`) for this estimator."""
-        solver = "admm" if self.solver == "auto" else self.solver
         solver_options = {"device": self.device, "dtype": params["dtype"]}
         if params["max_iter"] is not None:
             solver_options["max_iter"] = params["max_iter"]
@@ -228,7 +233,7 @@ class _ConvexReLU(BaseEstimator):
             min_progress=SEARCH_PROGRESS,
             # a tenth of the limit is kept for the certificate and the network's recovery
             time_limit=None if self.time_limit is None else 0.9 * float(self.time_limit),
-            seed=seed, solver=solver, solver_options=solver_options,
+            seed=seed, solver=self.solver, solver_options=solver_options,
             verbose=bool(self.verbose))
 
     def _fit_convex(self, X: np.ndarray, Y: np.ndarray, sample_weight) -> None:
@@ -290,6 +295,14 @@ class _ConvexReLU(BaseEstimator):
         if not self.certificate_.valid:
             warnings.warn(f"{type(self).__name__}: {self.certificate_}", ConvergenceWarning,
                           stacklevel=3)
+        elif self.search_ is not None and self.search_.status == "time_limit":
+            # the rounds or the final solve were cut short: the network is the best point
+            # reached, certified (rigorously, over its patterns) only to the gap it has
+            warnings.warn(
+                f"{type(self).__name__}: time_limit={self.time_limit:g} s ran out after "
+                f"{self.search_.rounds} rounds of the neuron search; the network is certified "
+                f"to relative gap {self.certificate_.relative_gap:.2e} over its patterns",
+                ConvergenceWarning, stacklevel=3)
         elif solution.status != "optimal":
             certificate = self.certificate_
             quality = (f"certified relative gap {certificate.relative_gap:.2e}"
@@ -364,7 +377,7 @@ _PARAMETERS_DOC = """
         global optimum of the network's training problem), ``"sampled"`` draws ``n_patterns``
         Gaussian directions (a restriction: a valid network, an upper bound), ``"search"`` runs
         the dual-guided neuron search (:func:`~convexnn.search.neuron_search`): patterns are
-        added where the dual constraint is violated, for at most 20 rounds or until the search
+        added where the dual constraint is violated, for at most 10 rounds or until the search
         finds no violation (with several outputs and a loss that sums over them, one search
         per output); ``"auto"`` enumerates when Cover's count is at most 2,000 and
         searches otherwise;
@@ -372,9 +385,13 @@ _PARAMETERS_DOC = """
         the search's (unproven unless every pattern was priced) global bound.
     time_limit : float, optional
         Seconds for the solve (or the whole search); None: no limit.
-    seed_network : TwoLayerReLU or torch Sequential(Linear, ReLU, Linear), optional
-        A network trained elsewhere (in raw feature units) whose neurons' patterns seed the
-        neuron search (``patterns="search"``).
+    seed_network : "adam", TwoLayerReLU or torch Sequential(Linear, ReLU, Linear) or None, \
+default="adam"
+        Where the neuron search's patterns start, besides 20 random ones: ``"adam"``, a short
+        Adam run of the same objective (100 neurons, 300 epochs, about a tenth of the cost
+        of a full Adam training; its network is far from optimal but its patterns are near
+        good ones); a network trained elsewhere (in raw feature units), its neurons'
+        patterns; None, random patterns only. Used only when the fit is a search.
     n_patterns : int, default=100
         Directions drawn when sampling.
     gated : bool, default=False
