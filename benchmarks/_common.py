@@ -339,9 +339,12 @@ def environment() -> dict:
 
     import convexnn
 
-    sources = Path(convexnn.__file__).parent / "solvers"
-    digests = [f"{path.name}:{hashlib.sha1(path.read_bytes()).hexdigest()[:10]}"
-               for path in sorted(sources.glob("*.py"))]
+    root = Path(convexnn.__file__).parent
+    # the solvers' files by name (as before the cone kernels moved), the kernels as cones/name
+    files = [(path.name, path) for path in sorted((root / "solvers").glob("*.py"))]
+    files += [(f"cones/{path.name}", path) for path in sorted((root / "cones").glob("*.py"))]
+    digests = [f"{name}:{hashlib.sha1(path.read_bytes()).hexdigest()[:10]}"
+               for name, path in files]
     return {"python": sys.version.split()[0], "platform": platform.platform(),
             "solver_sources_sha1": digests,
             "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),

@@ -36,8 +36,7 @@ COLUMNS = [("dataset", "data"), ("mode", "call"), ("groups", "groups"),
 
 
 def _projector(kind: str, lifted):
-    from convexnn.solvers._cones import ConeProjector
-    from convexnn.solvers._cones_numba import CompiledConeProjector
+    from convexnn.cones import CompiledConeProjector, ConeProjector
 
     cls = ConeProjector if kind == "torch" else CompiledConeProjector
     return cls(lifted.X, lifted.sign, lifted.ops.k)
@@ -57,7 +56,8 @@ class _Recorder:
 
 def _record(problem, iterations: int):
     """The points ``V0`` (d, Q, k) that ADMM's cone prox projects, iteration after iteration."""
-    from convexnn.solvers import _cones, _sharding, solve
+    from convexnn.cones import _projections
+    from convexnn.solvers import _sharding, solve
 
     points, original, made = [], _sharding.Sharding.cone_projector, []
 
@@ -66,11 +66,11 @@ def _record(problem, iterations: int):
         # only the first projector (the cone prox's; the float64 check's comes later)
         return _Recorder(made[0], points) if len(made) == 1 else made[-1]
 
-    _sharding.Sharding.cone_projector, _cones.COMPILED = recording, False
+    _sharding.Sharding.cone_projector, _projections.COMPILED = recording, False
     try:
         solve(problem, solver="admm", tol=1e-12, max_iter=iterations)
     finally:
-        _sharding.Sharding.cone_projector, _cones.COMPILED = original, True
+        _sharding.Sharding.cone_projector, _projections.COMPILED = original, True
     return points
 
 
@@ -124,7 +124,8 @@ def calls(name: str, args) -> list[dict]:
 
 
 def solves(args) -> list[dict]:
-    from convexnn.solvers import _cones, solve
+    from convexnn.cones import _projections
+    from convexnn.solvers import solve
 
     n, patterns, beta = SETTINGS["breast_cancer"]
     data = common.load_dataset("breast_cancer", n=n, seed=args.seed)
@@ -132,13 +133,13 @@ def solves(args) -> list[dict]:
     solve(problem, solver="admm", tol=1e-2, max_iter=20)  # compiled code loaded
     rows = []
     for kind in KINDS:
-        _cones.COMPILED = kind == "numba"
+        _projections.COMPILED = kind == "numba"
         try:
             start = time.perf_counter()
             solution = solve(problem, solver="admm", tol=args.tol, max_iter=100_000)
             seconds = time.perf_counter() - start
         finally:
-            _cones.COMPILED = True
+            _projections.COMPILED = True
         rows.append({"projector": kind, "time": seconds, "iterations": solution.iterations,
                      "objective": solution.objective, "status": solution.status})
     rows.append({"projector": "torch / numba", "time": rows[0]["time"] / rows[1]["time"]})

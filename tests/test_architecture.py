@@ -18,9 +18,11 @@ What an import adds to the graph:
 
 Imports under ``if TYPE_CHECKING:`` are left out: they never run, so they cannot form a runtime
 cycle, and they are the way to name, in an annotation only, a type of a module that depends on
-this one (``solvers/_linsys.py`` names ``solvers._common.Lifted``, whose default sharding builds
-on the cone projections, which use ``_linsys``). The test lists the ones it left out when it
-fails, since one pointing up the layers deserves a look.
+this one (``solvers/_linsys.py`` names ``solvers._common.Lifted`` so). The test lists the ones it
+left out when it fails, since one pointing up the layers deserves a look.
+
+The cone kernels (``convexnn.cones``) are the lowest layer: besides the cycle rule, a test checks
+that they import no other module of the package.
 """
 
 from __future__ import annotations
@@ -265,9 +267,21 @@ def _long_functions(path: Path) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "solvers").glob("*.py")),
-                         ids=lambda path: path.name)
+@pytest.mark.parametrize("path", sorted([*(ROOT / "solvers").glob("*.py"),
+                                         *(ROOT / "cones").glob("*.py")]),
+                         ids=lambda path: f"{path.parent.name}/{path.name}")
 def test_solver_functions_are_short(path):
     long = _long_functions(path)
-    assert not long, (f"solvers/{path.name}: functions over {MAX_FUNCTION_LINES} lines: "
-                      f"{', '.join(long)}")
+    assert not long, (f"{path.parent.name}/{path.name}: functions over {MAX_FUNCTION_LINES} "
+                      f"lines: {', '.join(long)}")
+
+
+def test_the_cone_kernels_import_nothing_else_of_the_package():
+    # convexnn.cones sits below the solvers, the oracle and the certificates, which all use it
+    graph, _ = import_graph()
+    cones = {name for name in graph if name == f"{PACKAGE}.cones"
+             or name.startswith(f"{PACKAGE}.cones.")}
+    assert cones, "convexnn.cones was not found"
+    outside = {f"{name} -> {target}" for name in cones for target in graph[name]
+               if target not in cones and target != PACKAGE}
+    assert not outside, f"convexnn.cones imports other modules of the package: {sorted(outside)}"

@@ -1,4 +1,4 @@
-"""The compiled cone projector (``solvers._cones_numba``) against SciPy's NNLS, float64.
+"""The compiled cone projector (``convexnn.cones._compiled``) against SciPy's NNLS, float64.
 
 The projection of ``v0`` onto ``K = {v : s_i x_i^T v >= 0}`` is ``v0 + B a`` with
 ``a = argmin_{a >= 0} ||v0 + B a||`` and ``B = X^T diag(s)``; SciPy's Lawson-Hanson
@@ -16,9 +16,13 @@ import torch
 from scipy.optimize import nnls
 
 from convexnn import ConvexProblem, solve
-from convexnn.solvers import _cones, _cones_numba
-from convexnn.solvers._cones import ConeProjector, make_cone_projector
-from convexnn.solvers._cones_numba import CompiledConeProjector
+from convexnn.cones import (
+    CompiledConeProjector,
+    ConeProjector,
+    _compiled,
+    _projections,
+    make_cone_projector,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -167,7 +171,7 @@ def test_warm_starts_give_the_cold_answers():
 
 def test_full_passive_sets_finish_with_scipy(monkeypatch):
     # a capacity of d - 3 passive rows: groups that need more are handed to SciPy, still exact
-    monkeypatch.setattr(_cones_numba, "EXTRA_CAPACITY", -3)
+    monkeypatch.setattr(_compiled, "EXTRA_CAPACITY", -3)
     X, signs = cones(20, 8, 10, seed=2)
     V0 = 5 * np.random.default_rng(1).standard_normal((8, 10, 1))
     projector = CompiledConeProjector(torch.as_tensor(X), torch.as_tensor(signs), 1)
@@ -181,7 +185,7 @@ def test_full_passive_sets_finish_with_scipy(monkeypatch):
 
 
 def test_threads_give_the_same_projections(monkeypatch):
-    monkeypatch.setattr(_cones_numba, "THREAD_MIN_GROUPS", 4)
+    monkeypatch.setattr(_compiled, "THREAD_MIN_GROUPS", 4)
     X, signs = cones(60, 6, 40, seed=4)
     V0 = np.random.default_rng(2).standard_normal((6, 40, 1))
     X_t, S_t = torch.as_tensor(X), torch.as_tensor(signs)
@@ -211,15 +215,15 @@ def test_the_factory_picks_the_compiled_projector_on_the_cpu(monkeypatch):
     X, signs = torch.randn(10, 3, dtype=torch.float64), torch.ones(10, 4, dtype=torch.float64)
     assert isinstance(make_cone_projector(X, signs, 2), CompiledConeProjector)
     assert isinstance(make_cone_projector(X.float(), signs.float(), 2), CompiledConeProjector)
-    monkeypatch.setattr(_cones, "COMPILED", False)
+    monkeypatch.setattr(_projections, "COMPILED", False)
     assert type(make_cone_projector(X, signs, 2)) is ConeProjector
-    monkeypatch.setattr(_cones, "COMPILED", True)
-    monkeypatch.setattr(_cones, "COMPILED_MAX_BYTES", 10)
+    monkeypatch.setattr(_projections, "COMPILED", True)
+    monkeypatch.setattr(_projections, "COMPILED_MAX_BYTES", 10)
     assert type(make_cone_projector(X, signs, 2)) is ConeProjector
-    monkeypatch.setattr(_cones, "COMPILED_MAX_BYTES", 2**32)
+    monkeypatch.setattr(_projections, "COMPILED_MAX_BYTES", 2**32)
     # without numba: the torch projector
     monkeypatch.setitem(sys.modules, "numba", None)
-    monkeypatch.delitem(sys.modules, "convexnn.solvers._cones_numba")
+    monkeypatch.delitem(sys.modules, "convexnn.cones._compiled")
     assert type(make_cone_projector(X, signs, 2)) is ConeProjector
 
 
@@ -240,7 +244,7 @@ def test_admm_reaches_the_conic_optimum_with_either_projector(monkeypatch):
     monkeypatch.setattr(CompiledConeProjector, "__init__", counting)
     objectives = {}
     for compiled in (True, False):
-        monkeypatch.setattr(_cones, "COMPILED", compiled)
+        monkeypatch.setattr(_projections, "COMPILED", compiled)
         made.clear()
         solution = solve(problem, "admm", tol=1e-6, max_iter=50_000)
         assert solution.status == "optimal"

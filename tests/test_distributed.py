@@ -194,7 +194,7 @@ def test_blocks_built_from_rows_match_the_whole_problem(two_processes):
 
 @pytest.mark.parametrize("label, steps, max_steps", PROJECTIONS)
 def test_cone_projections_match_one_process(two_processes, label, steps, max_steps):
-    from convexnn.solvers._cones import ConeProjector
+    from convexnn.cones import ConeProjector
 
     X, signs, V0 = _cone_data()
     want = _project(ConeProjector(X, signs, 1), X, signs, V0, steps, max_steps)

@@ -5,6 +5,7 @@ import pytest
 import torch
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 
+from convexnn._duality import cone_maximum
 from convexnn.certificates import dual_constraint_max
 from convexnn.oracle import (
     ascent_oracle,
@@ -125,7 +126,8 @@ def test_ascent_misses_nothing_on_bundled_data_in_2d():
 @pytest.mark.parametrize(("n_features", "n_samples"), [(2, 14), (3, 10)])
 def test_ascent_reaches_the_enumerated_maximum(n_features, n_samples):
     # Reference: all patterns (enumerate_patterns) priced by certificates.dual_constraint_max,
-    # the maximum over both signs of the cone-constrained maxima. Rows and features of
+    # the maximum over both signs of the cone-constrained maxima (exact batched projections,
+    # checked against SciPy's NNLS in test_cones.py). Rows and features of
     # breast_cancer, several random subsets and duals.
     X, y = load_breast_cancer(return_X_y=True)
     rng = np.random.default_rng(n_features)
@@ -196,16 +198,25 @@ def test_no_violation_at_the_dual_of_an_enumerated_optimum():
     assert separation_oracle(problem.X, dual, patterns=problem.patterns).exact
 
 
-def test_batched_cone_prices_match_the_certificates_nnls():
-    # cone_prices projects all groups at once (batched Lawson-Hanson); the reference is
-    # certificates.dual_constraint_max (one SciPy NNLS per group), for two outputs and a dual
-    # far from feasible. Both are exact projections: they agree to rounding.
+def test_batched_cone_prices_match_scipy_nnls():
+    # cone_prices projects all groups at once (convexnn.cones.cone_maxima); the reference is
+    # SciPy's NNLS one group at a time (_duality.cone_maximum), for two outputs and a dual far
+    # from feasible. Both are exact projections: they agree to rounding. Its maximum is the
+    # certificates' dual constraint.
     X, y = regression_data(n=40, d=4, seed=6)
     problem = ConvexProblem.build(X, np.column_stack([y, np.sin(y)]), beta=BETA,
                                   patterns="sampled", n_patterns=30, seed=0)
     Lam = np.random.default_rng(1).standard_normal((40, 2)) / 40
     prices = cone_prices(problem.X, Lam, problem.patterns.D)
     assert prices.shape == (problem.patterns.n_patterns, 2, 2)
+    Xa, D = problem.X, problem.patterns.D
+    for i in range(D.shape[1]):
+        B = Xa.T * np.where(D[:, i], 1.0, -1.0)
+        for c in range(2):
+            g = Xa.T @ (D[:, i] * Lam[:, c])
+            want = [cone_maximum(g, B)[0], cone_maximum(-g, B)[0]]  # s = +1, -1
+            np.testing.assert_allclose(prices[i, c], want, rtol=0,
+                                       atol=1e-10 * np.linalg.norm(g))
     assert prices.max() == pytest.approx(dual_constraint_max(problem, Lam), rel=1e-10)
 
 

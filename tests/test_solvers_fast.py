@@ -19,10 +19,10 @@ import torch
 from scipy.optimize import nnls
 
 from convexnn import ConvexProblem, ConvexSolution, TwoLayerReLU, certify
+from convexnn.cones import ConeProjector, _torch
 from convexnn.losses import get_loss
-from convexnn.solvers import _cones, admm, augmented_lagrangian, conic, proximal, solve
+from convexnn.solvers import admm, augmented_lagrangian, conic, proximal, solve
 from convexnn.solvers._common import Lifted
-from convexnn.solvers._cones import ConeProjector
 from convexnn.solvers._linsys import DirectSolver, GramSolver
 
 TOL = 1e-6
@@ -197,7 +197,7 @@ def test_cone_projections_are_exact(monkeypatch, block):
     # grow); the last round steps from those projections across constraint 0, so that it is
     # active in passive sets of different sizes; SciPy's NNLS is the independent reference (the cone
     # multipliers are the certificates' dual variables, so they are checked as well)
-    monkeypatch.setattr(_cones, "CPU_BLOCK", block)
+    monkeypatch.setattr(_torch, "CPU_BLOCK", block)
     rng = np.random.default_rng(1)
     n, d, groups = 40, 4, 12
     X = np.hstack([rng.standard_normal((n, d - 1)), np.ones((n, 1))])

@@ -7,8 +7,10 @@ largest dual constraint is ``worst`` is feasible after scaling by any ``t <= bet
 the bound is ``max_{0 <= t <= t_max} -L*(t Lam)``: a concave function of ``t`` (``L*`` is
 convex), maximized here. :mod:`convexnn.certificates` calls it for final certificates and
 :mod:`convexnn.solvers._stopping` inside solver loops, with different accuracies.
-:func:`cone_maximum` is one group's constraint by SciPy's NNLS, shared by the certificates, the
-exact oracle and the cutting-plane method (the solvers batch it on their own projectors).
+:func:`cone_maximum` is one group's constraint by SciPy's NNLS, with its maximizer: the reference
+the exact oracle and the cutting-plane method use one group at a time, and the tests' independent
+check of :func:`convexnn.cones.cone_maxima`, the batched values the certificates, the pricing of
+many patterns and screening use.
 """
 
 from __future__ import annotations

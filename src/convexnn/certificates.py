@@ -25,15 +25,19 @@ import numpy as np
 import torch
 from scipy.optimize import lsq_linear
 
-from ._duality import best_dual_scale, cone_maximum
+from ._duality import best_dual_scale
 from ._samples import distinct_samples, expand_dual
 from ._validation import check_data, check_instance, check_matrix, check_sample_weight
+from .cones import cone_maxima
 from .network import TwoLayerReLU
 from .patterns import Patterns, add_bias, make_patterns
 from .problem import ConvexProblem
 from .solution import ConvexSolution
 
 __all__ = ["Certificate", "certify", "certify_network", "dual_bound", "dual_constraint_max"]
+
+#: groups projected in the first batch of :func:`dual_constraint_max` (doubled at each next one)
+FIRST_CHUNK = 64
 
 
 @dataclass(frozen=True)
@@ -171,9 +175,20 @@ def dual_constraint_max(problem: ConvexProblem, Lam: np.ndarray, *,
     """``max_{i, c, +-} max_{v in K_i, ||v|| <= 1} +-<X^T D_i lam_c, v>`` (the dual constraint).
 
     ``Lam`` is dual feasible iff this is ``<= beta``. For the gated relaxation the cone is all of
-    R^d and the inner maximum is ``||X^T D_i lam_c||``. Exact maxima are computed only for groups
-    that can beat the best found so far (``||g|| >=`` that maximum), in decreasing order of
-    ``||g||``, so most groups cost one norm.
+    R^d and the inner maximum is ``||X^T D_i lam_c||``.
+
+    For program (8) the inner maximum is ``||P_{K_i} g|| = min_{a >= 0} ||g + B_i a||`` with
+    ``g = +-X^T D_i lam_c`` and ``B_i = X^T (2 D_i - I)`` (conic duality), computed by
+    :func:`convexnn.cones.cone_maxima` (exact batched projections). Any multipliers ``a >= 0``
+    give ``||g + B_i a||`` at least the maximum, so an inexact projection could only make the
+    result larger: the dual candidate scaled by ``beta`` over it stays feasible, the certificate
+    only more conservative, never invalid.
+
+    The unconstrained norm ``||g|| >= ||P_{K_i} g||`` bounds each group's maximum, so groups are
+    taken in decreasing order of it, ``FIRST_CHUNK`` groups (both signs of a pair together) in
+    the first batch of projections and twice as many in each next one, each batch only with the
+    groups whose norm is above the largest maximum found so far; it stops when no remaining norm
+    is.
     """
     gated = problem.gated if gated is None else gated
     ops = problem.operators()
@@ -181,14 +196,17 @@ def dual_constraint_max(problem: ConvexProblem, Lam: np.ndarray, *,
     norms = np.linalg.norm(G, axis=0)
     if gated:
         return float(norms.max(initial=0.0))
-    X, D = problem.X, problem.patterns.D
-    best = 0.0
-    for flat in np.argsort(norms, axis=None)[::-1]:
-        i, c = np.unravel_index(flat, norms.shape)
-        if norms[i, c] <= best:
-            break
-        B = X.T * np.where(D[:, i], 1.0, -1.0)  # X^T (2 D_i - I): (d, n)
-        best = max(best, cone_maximum(G[:, i, c], B)[0], cone_maximum(-G[:, i, c], B)[0])
+    d, P, k = G.shape
+    signed = torch.from_numpy(np.stack([G, -G], axis=3).reshape(d, P, 2 * k))  # group (i, 2c + j)
+    bounds = np.repeat(norms.reshape(-1), 2)  # ||g|| of each flattened group i 2k + 2c + j
+    order = np.argsort(-bounds, kind="stable")
+    best, start, size = 0.0, 0, FIRST_CHUNK
+    while start < order.size and bounds[order[start]] > best:
+        batch = order[start:start + size]
+        batch = batch[bounds[batch] > best]
+        values = cone_maxima(ops.X, signed, ops.S, torch.from_numpy(batch))
+        best = max(best, float(values.max()))
+        start, size = start + size, 2 * size
     return best
 
 

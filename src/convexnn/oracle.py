@@ -50,8 +50,8 @@ import torch
 
 from ._duality import cone_maximum
 from ._validation import check_bool, check_matrix, check_positive_int
+from .cones import ConeProjector, cone_maxima
 from .patterns import Patterns, data_point_directions
-from .solvers._cones import ConeProjector, make_cone_projector
 
 __all__ = ["OracleResult", "ascent_oracle", "cone_prices", "exact_oracle", "oracle_values",
            "separation_oracle"]
@@ -485,24 +485,13 @@ def _pattern_gradients(X: torch.Tensor, T: torch.Tensor, mask: torch.Tensor) -> 
     return (X.T @ (mask[:, :, None] * T[:, None, :]).reshape(n, -1)).reshape(-1, P, t)
 
 
-def _project(X: torch.Tensor, mask: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
-    """``||P_{K_i} g_ij||`` for ``G`` (d, P, t), ``K_i`` the cone of pattern ``i``: (P, t)."""
-    n, P, t = X.shape[0], G.shape[1], G.shape[2]
-    signs = 2 * mask - 1
-    margins = (signs[:, :, None] * (X @ G.reshape(X.shape[1], -1)).reshape(n, P, t))
-    margins = margins.reshape(n, -1)
-    outside = torch.nonzero((margins < 0).any(dim=0)).squeeze(1)
-    projected = make_cone_projector(X, signs, t)(G, outside, margins)
-    return torch.linalg.vector_norm(projected, dim=0)
-
-
 def cone_prices(Xa, Lam, D) -> np.ndarray:
     """``max_{u in K_i, ||u|| <= 1} s lam_c^T D_i Xa u`` for every pattern, output and sign.
 
     The quantity :func:`exact_oracle` prices (and, maximized, the one of
-    :func:`convexnn.certificates.dual_constraint_max`), for all patterns at once by one batched
-    Lawson-Hanson projection of the ``2 k P`` vectors ``Xa^T D_i (s lam_c)`` onto their cones
-    (``K_i = {u : (2 D_i - I) Xa u >= 0}``).
+    :func:`convexnn.certificates.dual_constraint_max`), for all patterns at once: the exact
+    projections of the ``2 k P`` vectors ``Xa^T D_i (s lam_c)`` onto their cones
+    (``K_i = {u : (2 D_i - I) Xa u >= 0}``) by :func:`convexnn.cones.cone_maxima`.
 
     Parameters
     ----------
@@ -516,7 +505,7 @@ def cone_prices(Xa, Lam, D) -> np.ndarray:
         Sign ``s = +1`` first.
     """
     X, T, mask, k = _pricing_inputs(Xa, Lam, D)
-    return _project(X, mask, _pattern_gradients(X, T, mask)).numpy().reshape(-1, k, 2)
+    return cone_maxima(X, _pattern_gradients(X, T, mask), 2 * mask - 1).numpy().reshape(-1, k, 2)
 
 
 def _pricing_inputs(Xa, Lam, D):

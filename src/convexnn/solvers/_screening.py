@@ -37,9 +37,9 @@ whose constraint is strict forces its group to 0. The group of ``v_ic`` is teste
 that of ``w_ic`` with ``s = +1``; the gated relaxation has one group ``u_ic`` with the constraint
 ``||X^T D_i lam_c|| <= beta`` (the cone is all of R^d).
 
-The cheap bound ``||X^T D_i lam_c|| >= f_ics`` is tried first; the exact cone maximum (the NNLS
-of :func:`convexnn.certificates.dual_constraint_max`, batched Lawson-Hanson here) only for groups
-the cheap bound does not screen and the exact one still can (``||D_i X||_2 r < beta``).
+The cheap bound ``||X^T D_i lam_c|| >= f_ics`` is tried first; the exact cone maximum (the
+batched NNLS of :func:`convexnn.cones.cone_maxima`, as in the certificates) only for groups the
+cheap bound does not screen and the exact one still can (``||D_i X||_2 r < beta``).
 
 **The constant mu per loss.** The losses are means (:mod:`convexnn.losses`),
 ``L(Z) = (1/n) sum_j w_j l(z_j, y_j)``, so ``L*(Lam) = (1/n) sum_j w_j l*(n lam_j / w_j)`` and
@@ -65,7 +65,7 @@ import numpy as np
 import torch
 
 from ..certificates import dual_bound
-from ._cones import ConeProjector
+from ..cones import cone_maxima
 
 __all__ = ["Screening", "pattern_norms", "safe_radius", "screen", "strong_concavity"]
 
@@ -156,19 +156,14 @@ def pattern_norms(X: np.ndarray, D: np.ndarray) -> np.ndarray:
 def _exact_maxima(problem, G: torch.Tensor, patterns: np.ndarray) -> np.ndarray:
     """``max_{v in K_i, ||v|| <= 1} s <g_ic, v>`` for ``patterns``: (len, k, 2), ``s = -1`` first.
 
-    By conic duality the maximum is ``||P_K (s g)||``; the projection is ``s g + B a`` for the
-    Lawson-Hanson multipliers ``a >= 0``, so its norm is never below the maximum (a safe value).
+    By :func:`convexnn.cones.cone_maxima`: the norm of the projection ``s g + B a`` for
+    multipliers ``a >= 0``, never below the maximum (a safe value).
     """
     X = torch.tensor(problem.X, dtype=torch.float64)  # a copy: the problem's are read-only
     signs = 2 * torch.as_tensor(problem.patterns.D[:, patterns], dtype=torch.float64) - 1
     T = torch.stack([-G[:, patterns], G[:, patterns]], dim=3)  # (d, m, k, 2): s = -1, +1
     m, k = len(patterns), G.shape[2]
-    targets = T.reshape(X.shape[1], m, 2 * k)
-    margins = (signs[:, :, None] * (X @ targets.reshape(X.shape[1], -1)).reshape(-1, m, 2 * k))
-    margins = margins.reshape(X.shape[0], -1)
-    outside = torch.nonzero((margins < 0).any(dim=0)).squeeze(1)
-    projected = ConeProjector(X, signs, 2 * k)(targets, outside, margins)
-    return torch.linalg.vector_norm(projected, dim=0).reshape(m, k, 2).numpy()
+    return cone_maxima(X, T.reshape(X.shape[1], m, 2 * k), signs).reshape(m, k, 2).numpy()
 
 
 def screen(problem, dual, primal: float) -> Screening:

@@ -3,13 +3,13 @@
 Everything else a first-order solver does is row-local or a sum over samples, which the
 sharding all-reduces (:mod:`._sharding`). Two things are neither:
 
-* **the cone projections** (:mod:`._cones`): the Lawson-Hanson method adds, at every step, the
-  *most violated* constraint of a group over all samples and solves a least-squares problem on
-  the group's active ("passive") constraints, which can live on any process.
+* **the cone projections** (:mod:`convexnn.cones`): the Lawson-Hanson method adds, at every
+  step, the *most violated* constraint of a group over all samples and solves a least-squares
+  problem on the group's active ("passive") constraints, which can live on any process.
   :class:`ShardedConeProjector` finds that constraint across processes and gathers the few
   active rows (about ``d`` per group) to every process, where an unchanged
-  :class:`~._cones.ConeProjector` takes the step on them; the same steps are taken as on one
-  process, so truncated projections (ADMM's cheap steps) are reproduced as well as exact ones;
+  :class:`~convexnn.cones.ConeProjector` takes the step on them; the same steps are taken as on
+  one process, so truncated projections (ADMM's cheap steps) are reproduced as well as exact ones;
 * **ADMM's linear system** (:mod:`._linsys`), ``(r I + K) y = b`` with the ``n x n`` sample-space
   ``K = F F^T``: it couples all samples. :class:`~._linsys.GramSolver` solves it in parameter
   space through ``F^T F`` (``dQ x dQ``, a sum over samples, all-reduced once), whose size does
@@ -21,13 +21,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._cones import ConeProjector
+from ..cones import ConeProjector
 
 __all__ = ["ShardedConeProjector"]
 
 
 class ShardedConeProjector:
-    """:class:`~._cones.ConeProjector` for a process's rows of ``X``; the same interface.
+    """:class:`~convexnn.cones.ConeProjector` for a process's rows of ``X``; the same interface.
 
     Parameters
     ----------

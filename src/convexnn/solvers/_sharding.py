@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from ._cones import make_cone_projector
+from ..cones import make_cone_projector
 
 __all__ = ["LOCAL", "PROCESS_GROUP", "ActiveGroup", "Sharding"]
 
@@ -79,7 +79,7 @@ class Sharding:
         return torch.randn(n_rows, n_columns, generator=generator, dtype=dtype, device=device)
 
     def cone_projector(self, X: torch.Tensor, signs: torch.Tensor, k: int):
-        """The projector onto the pattern cones of :mod:`convexnn.solvers._cones` (compiled per
+        """The projector onto the pattern cones of :mod:`convexnn.cones` (compiled per
         group on the CPU when numba is installed, batched torch otherwise)."""
         return make_cone_projector(X, signs, k)
 

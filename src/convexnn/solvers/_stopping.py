@@ -175,7 +175,8 @@ def exact_gap(lifted: Lifted, U: torch.Tensor, pre: torch.Tensor, M: torch.Tenso
 
     The dual candidate ``Lam`` defaults to ``grad L`` at ``U``'s prediction. The dual side is
     certified; the primal side is an upper bound of the optimum only when ``U`` satisfies the
-    cones (check :meth:`Lifted.cone_defect`, or polish with :func:`._cones.project_onto_cones`).
+    cones (check :meth:`Lifted.cone_defect`, or polish with
+    :func:`convexnn.cones.project_onto_cones`).
     """
     Z = lifted.predict_from(pre)
     Lam = lifted.ops.loss_gradient(Z) if Lam is None else _into_domain(lifted.ops, Lam)

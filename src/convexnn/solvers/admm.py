@@ -22,10 +22,10 @@ Scaled ADMM with penalties ``rho_z`` on ``F U = z`` and ``rho_p = r rho_z`` on `
 Splitting the cones into the ``p``-prox (instead of a slack ``s = S * (X U) >= 0``, which we
 measured to converge far more slowly) makes every exactly projected ``p`` feasible and exactly
 group-sparse: its objective is an honest upper bound and the recovered network reproduces the
-convex predictions. Projections are exact (batched Lawson-Hanson, :mod:`._cones`) at certificate
-checks and truncated after ``CHEAP_STEPS`` steps in between; a check whose gap, estimated at the
-truncated projection, is far above the target is skipped (:func:`_exact_check`: far from the
-optimum the exact projections cost most). The certificate uses ADMM's own dual
+convex predictions. Projections are exact (batched Lawson-Hanson, :mod:`convexnn.cones`) at
+certificate checks and truncated after ``CHEAP_STEPS`` steps in between; a check whose gap,
+estimated at the truncated projection, is far above the target is skipped (:func:`_exact_check`:
+far from the optimum the exact projections cost most). The certificate uses ADMM's own dual
 ``rho_z a_z = grad L(z)`` (far better than ``grad L(F p)``, measured) and the projections'
 multipliers ``rho_p a`` for the cone-constrained dual feasibility (:mod:`._stopping`).
 

@@ -22,17 +22,17 @@ At the minimizer of step 1, ``(M, grad L)`` satisfy the stationarity of the Lagr
 ``M`` is the certificate of :mod:`._stopping`: the dual point ``t grad L(Z)`` is scaled into the
 cone-constrained dual at the cost of two products (plus a few batched projected-gradient steps
 for the groups still above ``beta``). Iterates violate the cones slightly; once the gap of an
-iterate reaches ``tol`` it is projected onto the cones (exactly, :mod:`._cones`; each group moves
-by its distance to its cone) and the gap is re-certified at that feasible point; only this can
-give ``status="optimal"``.
+iterate reaches ``tol`` it is projected onto the cones (exactly, :mod:`convexnn.cones`; each
+group moves by its distance to its cone) and the gap is re-certified at that feasible point;
+only this can give ``status="optimal"``.
 """
 
 from __future__ import annotations
 
 import torch
 
+from ..cones import project_onto_cones
 from ._common import Lifted, Monitor, check_options, initial_point, make_solution, prune
-from ._cones import project_onto_cones
 from ._stopping import Float64Check, batched_nnls, exact_gap
 from .proximal import FISTA, check_smooth_loss, lipschitz_estimate
 

@@ -1,4 +1,4 @@
-"""What every cone projector exposes (:mod:`._cones` in torch, :mod:`._cones_numba` compiled)."""
+"""What every cone projector exposes (:mod:`._torch`, batched in torch; :mod:`._compiled`)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Cone projections compiled per group, with each group's Cholesky factor kept between calls.
 
-The problem is the one of :mod:`._cones`: for a group with column ``v0`` and signs ``s`` the
+The problem is the one of :mod:`._torch`: for a group with column ``v0`` and signs ``s`` the
 projection onto ``K = {v : s_i x_i^T v >= 0}`` is ``p = v0 + sum_i a_i b_i`` with the signed rows
 ``b_i = s_i x_i`` and
 
@@ -21,7 +21,7 @@ of the unfinished points of ``BLOCK`` groups with ``X^T`` per outer step, scanne
 in cache.
 
 The factors are computed in float64 whatever the data's dtype; the tolerances of the
-constraints are the ones of :class:`._cones.ConeProjector` for that dtype.
+constraints are the ones of :class:`._torch.ConeProjector` for that dtype.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import torch
 from numba import njit
 from scipy.optimize import nnls
 
-from ._projector import ProjectorState
+from ._state import ProjectorState
 
 __all__ = ["CompiledConeProjector"]
 
@@ -370,7 +370,7 @@ def _map(kernel, todo: np.ndarray, *shared) -> None:
 
 # ------------------------------------------------------------------------------- projector
 class CompiledConeProjector(ProjectorState):
-    """:class:`._cones.ConeProjector`'s interface on the CPU, compiled per group, factors kept.
+    """:class:`._torch.ConeProjector`'s interface on the CPU, compiled per group, factors kept.
 
     Parameters
     ----------

@@ -14,9 +14,9 @@ masked products. Groups unfinished after ``max_steps`` steps (nearly dependent r
 to SciPy's Lawson-Hanson, so an exact projection is always exact; a truncated one (``steps``)
 stops early and is only closer to the cone (ADMM uses those between its certificate checks).
 
-On the CPU, :func:`make_cone_projector` returns the compiled projector of :mod:`._cones_numba`
-instead (same interface; per-group loops that keep each group's factor between calls) when
-numba is installed.
+On the CPU, :func:`~convexnn.cones.make_cone_projector` returns the compiled projector of
+:mod:`._compiled` instead (same interface; per-group loops that keep each group's factor between
+calls) when numba is installed.
 """
 
 from __future__ import annotations
@@ -25,38 +25,13 @@ import numpy as np
 import torch
 from scipy.optimize import nnls
 
-from ._linsys import solve_with_factor
-from ._projector import ProjectorState
+from ._linalg import solve_with_factor
+from ._state import ProjectorState
 
-__all__ = ["ConeProjector", "make_cone_projector", "project_onto_cones"]
+__all__ = ["ConeProjector"]
 
 #: groups per batched least-squares solve on the CPU (all at once on a GPU)
 CPU_BLOCK = 128
-#: whether :func:`make_cone_projector` may return the compiled CPU projector
-COMPILED = True
-#: largest factor store (bytes, zero-allocated) of a compiled projector; beyond, torch's
-COMPILED_MAX_BYTES = 2**32
-
-
-def make_cone_projector(X: torch.Tensor, signs: torch.Tensor, k: int):
-    """The projector onto the pattern cones for ``X``'s device and dtype.
-
-    CPU tensors in float32 or float64 get :class:`._cones_numba.CompiledConeProjector` (one
-    compiled loop per group, each group's Cholesky factor kept across calls: the batched torch
-    steps are launch-bound on the CPU) when numba is importable and its factor store fits
-    ``COMPILED_MAX_BYTES``; GPUs, other dtypes and installs without numba get
-    :class:`ConeProjector`.
-    """
-    if COMPILED and X.device.type == "cpu" and X.dtype in (torch.float32, torch.float64):
-        try:
-            from ._cones_numba import CompiledConeProjector
-        except ImportError:
-            pass
-        else:
-            if CompiledConeProjector.store_bytes(*X.shape, signs.shape[1] * k) \
-                    <= COMPILED_MAX_BYTES:
-                return CompiledConeProjector(X, signs, k)
-    return ConeProjector(X, signs, k)
 
 
 class ConeProjector(ProjectorState):
@@ -246,16 +221,3 @@ def _padded_support(passive: torch.Tensor):
     order[rows, slot] = columns
     valid[rows, slot] = True
     return order, valid, counts
-
-
-def project_onto_cones(lifted, U: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
-    """``U`` (d, 2P, k) with every group that violates its cone replaced by its projection.
-
-    The exact polish of a nearly feasible iterate: each violating group moves by the distance to
-    its cone, after which the point satisfies the cones to rounding and its objective is an
-    honest upper bound of the optimum. ``pre`` are the pre-activations ``X U``.
-    """
-    n = lifted.n
-    projector = make_cone_projector(lifted.X, lifted.sign, U.shape[2])
-    margins = (lifted.sign[:, :, None] * pre).reshape(n, -1)
-    return projector(U, torch.nonzero((margins < 0).any(dim=0)).squeeze(1), margins)
