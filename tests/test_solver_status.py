@@ -197,3 +197,18 @@ def test_classifier_does_not_warn_on_a_verified_cross_entropy_fit():
         model = ConvexReLUClassifier(loss="cross_entropy", solver="conic", beta=1e-2).fit(X, y)
     assert model.solution_.status == "optimal"
     assert certify(model.solution_).relative_gap <= conic.VERIFIED_GAP
+
+
+def test_auto_keeps_large_programs_off_the_interior_point():
+    # "auto" sends program (8) to the conic reference only while its variables and cone rows
+    # (2 P k (d + n)) stay at most CONIC_MAX_PROGRAM: digits with 100 patterns (3.7 million)
+    # made CVXPY's model exhaust 24 GiB; above the bound ADMM solves it
+    from convexnn.solvers import CONIC_MAX_PROGRAM, resolve_solver
+
+    rng = np.random.default_rng(0)
+    for n, P, expected in [(40, 20, "conic"), (400, 200, "admm")]:
+        X, y = rng.standard_normal((n, 4)), rng.standard_normal(n)
+        problem = ConvexProblem.build(X, y, beta=1e-3, n_patterns=P, seed=0)
+        n_, d, P_, k = problem.shape
+        assert (2 * P_ * k * (d + n_) <= CONIC_MAX_PROGRAM) == (expected == "conic")
+        assert resolve_solver(problem) == expected

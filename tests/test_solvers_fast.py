@@ -142,6 +142,23 @@ def test_tiny_budgets_are_not_reported_optimal(solver, gated):
         assert float(ops.cone_violation(torch.as_tensor(stopped.V)).max()) <= 1e-10
 
 
+def test_admm_out_of_time_keeps_the_groups_inside_their_cones(monkeypatch):
+    # When the exact projection at the time limit is expected to overrun it (digits: 4.1 s at
+    # a 5 s limit), ADMM zeroes the groups its truncated projection left outside their cones
+    # instead: the point is still a network (no cone violation) and its certificate, computed
+    # independently, is valid
+    target = problem("squared")
+    monkeypatch.setattr(admm.ConeProx, "exact_seconds", lambda self: float("inf"))
+    stopped = admm.solve(target, tol=TOL, time_limit=0.05, check_every=1000)
+    assert stopped.status == "time_limit"
+    ops = target.operators()
+    for block in (stopped.V, stopped.W):
+        assert float(ops.cone_violation(torch.as_tensor(block)).max()) == 0.0
+    certificate = certify(stopped)
+    assert certificate.valid and certificate.lower_bound <= certificate.primal
+    assert certificate.primal == pytest.approx(stopped.objective, rel=1e-12)
+
+
 @pytest.mark.parametrize("linear_solver", ["cg", "gram"])
 def test_admm_linear_solver_paths_match_reference(linear_solver):
     # the Nyström-preconditioned CG and the parameter-space Gram factorization (what "auto"

@@ -49,7 +49,7 @@ SEARCH_TOL = 1e-3
 #: rounds of the neuron search, by default. Seeded by a short Adam run (``seed_network="adam"``)
 #: the search passes a tuned Adam's objective within 2-5 rounds; rounds 5-10 gained another
 #: 1-3 % (breast_cancer, australian, heart: measured, benchmarks/bench_vs_adam.py), later ones
-#: 0.2-0.5 % each at 0.5-2 s each
+#: 0.2-0.6 % each at 0.5-2 s each
 SEARCH_ROUNDS = 10
 #: the search stops adding patterns once 3 rounds lowered the objective by less than this
 #: (relative): a round's restricted solve is certified only to 1e-2-1e-3, so smaller changes

@@ -28,6 +28,12 @@ SOLVERS = {
 
 #: above this many variables (2 d P k) a gated problem goes to a first-order solver
 CONIC_MAX_VARIABLES = 4_000
+#: above this many variables and cone rows (``2 P k (d + n)``) program (8) goes to ADMM: the
+#: interior point took 23 s on 30 samples in 2-D with all 872 patterns (size 57,552), where
+#: ADMM did not reach 1e-6 in 336 s; 56 s on breast_cancer with 100 patterns (120,000),
+#: where ADMM certified 1e-4 in 3.6 s; on digits with 100 patterns (3.7 million) CVXPY's
+#: model alone was killed for memory on a 24 GiB machine (measured)
+CONIC_MAX_PROGRAM = 100_000
 
 
 def _available(name: str) -> bool:
@@ -41,14 +47,13 @@ def _available(name: str) -> bool:
 def resolve_solver(problem, solver: str = "auto") -> str:
     """The solver ``"auto"`` stands for.
 
-    The conic reference (interior point, exact to 1e-9) for program (8) and for gated problems
-    of at most ``CONIC_MAX_VARIABLES`` variables; ADMM (else FISTA) for larger gated ones.
+    The conic reference (interior point, exact to 1e-9) for gated problems of at most
+    ``CONIC_MAX_VARIABLES`` variables and for program (8) of at most ``CONIC_MAX_PROGRAM``
+    variables and cone rows; ADMM (else FISTA, gated only) beyond.
 
-    Program (8) stays on the conic solver because ADMM's speed on it depends too much on the
-    problem to be a safe default (measured on the 2-core machine: breast_cancer with 100 sampled
-    patterns, ADMM 3.6 s to a certified 1e-4 against Clarabel's 56 s; 30 samples in 2-D with all
-    872 patterns, ADMM at its default tol 1e-6 336 s and not converged against Clarabel's 23 s).
-    Ask for ``solver="admm"`` on large sampled programs.
+    Up to that size program (8) stays on the conic solver because ADMM's speed on it depends
+    too much on the problem to be a safe default (see ``CONIC_MAX_PROGRAM``); beyond it the
+    interior point's memory grows out of reach.
     """
     check_instance(problem, ConvexProblem, "problem", " (make one with ConvexProblem.build)")
     if solver != "auto":
@@ -56,9 +61,13 @@ def resolve_solver(problem, solver: str = "auto") -> str:
             raise ValueError(f"solver must be 'auto' or one of {sorted(SOLVERS)}; got {solver!r}")
         return solver
     n, d, P, k = problem.shape
-    if 2 * d * P * k <= CONIC_MAX_VARIABLES or not problem.gated:
+    if problem.gated:
+        if 2 * d * P * k <= CONIC_MAX_VARIABLES:
+            return "conic"
+        return next((name for name in ("admm", "fista") if _available(name)), "conic")
+    if 2 * P * k * (d + n) <= CONIC_MAX_PROGRAM or not _available("admm"):
         return "conic"
-    return next((name for name in ("admm", "fista") if _available(name)), "conic")
+    return "admm"
 
 
 #: squared-loss targets whose root mean square lies outside this range are solved rescaled
