@@ -154,6 +154,9 @@ class Certificate:
         """The neuron search's bound in plain words ('' when there was no search)."""
         if self.search_bound is None or self.search_proven:
             return ""
+        if not math.isfinite(self.search_bound):
+            return ("neuron search: stopped by its time limit before its oracle priced the "
+                    "final dual point, so it gives no bound beyond the patterns used")
         return (f"neuron search: the best of {self.search_directions} searched neurons reaches "
                 f"{self.search_violation:.4g} x beta in the dual constraint, so if no better "
                 f"neuron exists, every network of any width has objective >= "
