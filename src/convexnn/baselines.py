@@ -240,7 +240,7 @@ def adam_warm_up(X: np.ndarray, Y: np.ndarray, *, loss, beta: float, width: int,
     device = torch.device(device)
     generator = torch.Generator().manual_seed(int(seed))
     module = _initial_module(X.shape[1], width, k, bias, generator, torch.float64).to(device)
-    params = [param for param in module.parameters()]
+    params = list(module.parameters())
     weights = check_sample_weight(sample_weight, n)
     X_t, Y_t, w_t = (torch.as_tensor(a, dtype=torch.float64, device=device)
                      for a in (X, Y, weights))
