@@ -164,7 +164,17 @@ def test_returned_values_are_attained_by_the_returned_directions():
                                  result.candidate_outputs, result.candidate_signs,
                                  result.candidate_patterns.T, strict=True):
         assert relu_value(Xa, s * Lam[:, c], u) == pytest.approx(value, rel=1e-12, abs=1e-15)
-        assert np.array_equal(D, Xa @ u >= 0)
+        # the pattern is u's sign pattern; the cell walk's exact cone projections leave u on
+        # faces, where x_i^T u is zero to rounding and a matrix product and a matrix-vector
+        # product may round it to opposite signs: there u is on the hyperplane (either side
+        # gives the same neuron), so only ties may differ
+        margins = Xa @ u
+        tie = np.abs(margins) <= 1e-12 * np.linalg.norm(Xa, axis=1)
+        assert np.array_equal(D[~tie], margins[~tie] >= 0)
+    # the generators lie strictly inside their patterns' cells, clear of rounding
+    generators = result.candidate_generators
+    margins = np.where(result.candidate_patterns, 1.0, -1.0) * (Xa @ generators)
+    assert np.all(margins > 1e-12 * np.linalg.norm(Xa, axis=1)[:, None])
     # oracle_values scores every direction for every output and sign: column 2 c + j of the
     # flattened directions is the best of output c, sign j
     scores = oracle_values(Xa, Lam, result.directions.reshape(Xa.shape[1], -1))

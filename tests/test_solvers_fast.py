@@ -306,7 +306,7 @@ def test_anderson_rejects_an_extrapolation_that_increases_the_residual():
     assert not rejected and candidate is not None
     # pretend the map jumps away at the candidate: its residual (10) exceeds the previous (0.5)
     fallback, rejected = accelerator(candidate, candidate + 10)
-    assert rejected and float(fallback) == 1.5 and not accelerator.points
+    assert rejected and float(fallback) == 1.5 and accelerator.size == 0
 
 
 @pytest.mark.parametrize("anderson", [0, 5])

@@ -50,7 +50,7 @@ import torch
 
 from ._duality import cone_maximum
 from ._validation import check_bool, check_matrix, check_positive_int
-from .cones import ConeProjector, cone_maxima
+from .cones import cone_maxima, make_cone_projector
 from .patterns import Patterns, data_point_directions
 
 __all__ = ["OracleResult", "ascent_oracle", "cone_prices", "exact_oracle", "oracle_values",
@@ -62,6 +62,11 @@ SIGNS = (1.0, -1.0)
 BLOCK_ENTRIES = 4_000_000
 #: an ascent step counts as progress when it gains more than this, relative to the value
 PROGRESS = 1e-12
+#: a unit direction ``u`` with ``|x_i^T u| <= TIE ||x_i||`` lies on sample i's hyperplane (its
+#: pattern there is a tie of rounding)
+TIE = 1e-12
+#: the distance to those hyperplanes at which :func:`_off_hyperplanes` puts a generator
+NUDGE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -329,7 +334,7 @@ def _walk(X: torch.Tensor, lam: torch.Tensor, U: torch.Tensor, max_iter: int):
         G = X.T @ (D * lam)
         margins = signs * (X @ G)
         outside = torch.nonzero((margins < 0).any(dim=0)).squeeze(1)
-        projected = ConeProjector(X, signs, 1)(G[:, :, None], outside, margins)[:, :, 0]
+        projected = make_cone_projector(X, signs, 1)(G[:, :, None], outside, margins)[:, :, 0]
         C = _normalize(projected)
         HC = X @ C
         vC = (lam * torch.relu(HC)).sum(0)
@@ -449,10 +454,10 @@ def _package(Xa, U, owner, values, k, n_candidates, n_directions, exact,
     """Best value and direction per target, and the top distinct patterns per target.
 
     ``D`` and ``generators`` are the directions' patterns and cell interior points (default
-    ``Xa @ U >= 0`` and ``U``)."""
+    ``Xa @ U >= 0`` and the chosen directions moved off the hyperplanes they lie on,
+    :func:`_off_hyperplanes`)."""
     d = Xa.shape[1]
     D = Xa @ U >= 0 if D is None else D
-    generators = U if generators is None else generators
     best_values = np.zeros(2 * k)
     best_dirs = np.zeros((d, 2 * k))
     chosen = []
@@ -465,6 +470,8 @@ def _package(Xa, U, owner, values, k, n_candidates, n_directions, exact,
         if values[top[0]] > 0:
             best_values[t], best_dirs[:, t] = values[top[0]], U[:, top[0]]
     chosen = np.concatenate(chosen) if chosen else np.zeros(0, int)
+    generators = (_off_hyperplanes(Xa, U[:, chosen], D[:, chosen]) if generators is None
+                  else generators[:, chosen])
     return OracleResult(
         values=best_values.reshape(k, 2),
         directions=best_dirs.reshape(d, k, 2),
@@ -473,10 +480,44 @@ def _package(Xa, U, owner, values, k, n_candidates, n_directions, exact,
         candidate_outputs=owner[chosen] // 2,
         candidate_signs=np.asarray(SIGNS)[owner[chosen] % 2],
         candidate_patterns=D[:, chosen],
-        candidate_generators=generators[:, chosen],
+        candidate_generators=generators,
         n_directions=int(n_directions),
         exact=exact,
     )
+
+
+def _off_hyperplanes(Xa: np.ndarray, U: np.ndarray, D: np.ndarray) -> np.ndarray:
+    """Generators of the patterns ``D``: the unit columns of ``U`` moved off the hyperplanes
+    they lie on, into the open cells of their patterns (columns of ``D``).
+
+    The cell walk's exact cone projections end on faces of the cells, where ``x_i^T u`` is
+    zero to rounding: a matrix product and a matrix-vector product may then round it to
+    opposite signs. The direction's value does not depend on the side (the ReLU is zero on the
+    hyperplane), but a generator's does: the gated model's gates ``1[x^T g >= 0]`` at those
+    samples were a coin toss (a gated fit's network missed its convex model by 1e-2 on two
+    training rows, measured). Each such column moves by the least-norm step that gives its
+    tied rows a margin of ``NUDGE`` (or half the smallest margin of its other rows, if less)
+    on the side ``D`` gives them; the move is kept only when every row then has the sign ``D``
+    gives it (tied rows whose hyperplanes are dependent may make that impossible: the column
+    then stays where it is).
+    """
+    U = U.copy()
+    norms = np.linalg.norm(Xa, axis=1)
+    margins = (Xa @ U) / np.where(norms > 0, norms, 1.0)[:, None]  # signed distances
+    signs = np.where(D, 1.0, -1.0)
+    ties = (np.abs(margins) <= TIE) & (norms[:, None] > 0)
+    for j in np.flatnonzero(ties.any(axis=0)):
+        tie = ties[:, j]
+        others = np.abs(margins[~tie & (norms > 0), j])
+        clearance = min(NUDGE, 0.5 * others.min()) if others.size else NUDGE
+        target = (signs[tie, j] * clearance - margins[tie, j]) * norms[tie]
+        step = np.linalg.lstsq(Xa[tie], target, rcond=None)[0]
+        moved = U[:, j] + step
+        moved /= np.linalg.norm(moved)
+        strict = signs[:, j] * (Xa @ moved) > 0
+        if np.all(strict | (norms == 0)):
+            U[:, j] = moved
+    return U
 
 
 def _pattern_gradients(X: torch.Tensor, T: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
