@@ -212,3 +212,46 @@ def test_auto_keeps_large_programs_off_the_interior_point():
         n_, d, P_, k = problem.shape
         assert (2 * P_ * k * (d + n_) <= CONIC_MAX_PROGRAM) == (expected == "conic")
         assert resolve_solver(problem) == expected
+
+
+def _conic_fails(monkeypatch):
+    """Make every conic solve fail as Clarabel does when it stalls ("InsufficientProgress")."""
+    def fail(prob, name, **options):
+        raise conic.ConicSolverError(f"the conic solver CLARABEL failed on {name}: stalled")
+
+    monkeypatch.setattr(conic, "solve_program", fail)
+
+
+def test_auto_falls_back_to_admm_when_the_conic_solver_fails(monkeypatch):
+    # Clarabel stalled ("InsufficientProgress") on default cross-entropy fits of 12-30
+    # separable points, and the fit raised; "auto" now solves the program by ADMM instead.
+    # The reference optimum is the conic solver's own (before it is made to fail); both are
+    # certified to 1e-6 relative, so their objectives agree to 2e-6
+    problem = ConvexProblem.build(*make_regression(n_samples=14, n_features=2, noise=5.0,
+                                                   random_state=0), beta=1e-2, n_patterns=12,
+                                  seed=0)
+    problem = ConvexProblem(problem.X, problem.Y / np.abs(problem.Y).max(), problem.loss,
+                            problem.beta, problem.patterns, bias=problem.bias)
+    reference = conic.solve(problem)
+    _conic_fails(monkeypatch)
+    with pytest.raises(conic.ConicSolverError, match="stalled"):  # asked by name: no fallback
+        solve(problem, "conic")
+    solution = solve(problem, "auto", tol=1e-6)
+    assert solution.solver == "admm" and solution.status == "optimal"
+    assert "solved by admm instead" in solution.reason and "stalled" in solution.reason
+    assert solution.objective == pytest.approx(reference.objective, rel=2e-6)
+
+
+def test_classifier_and_search_fall_back_when_the_conic_solver_fails(monkeypatch):
+    # the estimator's exact path (all patterns of 12 points) and the neuron search's conic
+    # rounds (small hinge programs) both end with a certified network instead of raising
+    from convexnn.search import neuron_search
+
+    X, y = twelve_samples(2)
+    _conic_fails(monkeypatch)
+    model = ConvexReLUClassifier(loss="cross_entropy", beta=1e-2).fit(X, y)
+    assert model.solution_.solver == "admm" and model.certificate_.valid
+    rng = np.random.default_rng(0)
+    X, labels = rng.standard_normal((40, 2)), np.sign(rng.standard_normal(40))
+    result = neuron_search(X, labels, loss="hinge", beta=1e-2, max_rounds=2, tol=1e-3, seed=0)
+    assert result.solution.solver == "admm" and result.certificate().valid

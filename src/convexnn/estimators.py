@@ -270,7 +270,8 @@ class _ConvexReLU(BaseEstimator):
             if (reused is not None and self.solution_.problem.shape == problem.shape
                     and self.solution_.gated == problem.gated):
                 warm = self.solution_
-            solution = solve(problem, name, **self._solver_options(name, params, warm))
+            # "auto" as such: solve falls back to ADMM when the conic solver fails
+            solution = solve(problem, self.solver, **self._solver_options(name, params, warm))
         if solution.status == "diverged":
             raise RuntimeError(f"{type(self).__name__}.fit: {solution.reason}")
         problem = solution.problem

@@ -49,7 +49,7 @@ from .oracle import _pattern_keys, ascent_oracle, cone_prices, exact_oracle
 from .patterns import Patterns, add_bias, enumerable_patterns, sample_patterns
 from .problem import ConvexProblem
 from .solution import ConvexSolution
-from .solvers import solve
+from .solvers import ConicSolverError, solve
 
 __all__ = ["SearchResult", "neuron_search"]
 
@@ -374,7 +374,12 @@ class _Search:
         if name == "conic":  # interior point: always to 1e-9, no warm start
             if math.isfinite(self.limit):
                 options.setdefault("time_limit", max(self.remaining(final), MIN_SOLVE_TIME))
-            return solve(problem, "conic", **options), min(tol, CONIC_ACCURACY)
+            try:
+                return solve(problem, "conic", **options), min(tol, CONIC_ACCURACY)
+            except ConicSolverError:
+                if self.solver != "auto":
+                    raise
+                name, options = "admm", dict(self.solver_options)  # numerical trouble
         options = _solver_options(name, warm if warm_start else None, options)
         if math.isfinite(self.limit):
             options.setdefault("time_limit", max(self.remaining(final), MIN_SOLVE_TIME))

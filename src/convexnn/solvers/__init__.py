@@ -6,6 +6,7 @@ Every solver takes a :class:`~convexnn.problem.ConvexProblem` and returns a
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import replace
 from importlib import import_module
 
@@ -14,9 +15,10 @@ import numpy as np
 from .._validation import check_instance
 from ..problem import ConvexProblem
 from ..solution import ConvexSolution
+from ._errors import ConicSolverError
 from ._sharding import PROCESS_GROUP
 
-__all__ = ["SOLVERS", "resolve_solver", "solve"]
+__all__ = ["SOLVERS", "ConicSolverError", "resolve_solver", "solve"]
 
 #: solver name -> module in this package defining ``solve(problem, **options)``
 SOLVERS = {
@@ -80,12 +82,47 @@ def solve(problem, solver: str = "auto", **options):
     Inside :func:`convexnn.distributed.activate` the samples are split across its processes.
     Squared-loss targets of extreme scale are solved in the equivalent rescaled program
     (:func:`_target_scale`), so that absolute tolerances and the conic solver's conditioning
-    see targets of scale 1.
+    see targets of scale 1. When ``"auto"`` chose the conic solver and it fails numerically
+    (:class:`ConicSolverError`: Clarabel stalled on cross-entropy programs of 12-30
+    separable points, measured), the program is solved by ADMM with the options it shares
+    with the conic solver, and the solution's ``reason`` says so.
     """
     name = resolve_solver(problem, solver)
     active = PROCESS_GROUP.get()
     if active is not None:  # inside convexnn.distributed.activate: its solve splits the samples
         return active.solve(problem, name, **options)
+    if solver == "auto" and name == "conic":
+        try:
+            return _solve_with(name, problem, options)
+        except ConicSolverError as exc:  # numerical trouble: a first-order solver instead
+            fallback = _first_order(problem)
+            if fallback == "conic":
+                raise
+            solution = _solve_with(fallback, problem, _fallback_options(fallback, options))
+            return replace(solution, reason=f"{solution.reason} (solver 'auto': {exc}; "
+                                            f"solved by {fallback} instead)")
+    return _solve_with(name, problem, options)
+
+
+def _first_order(problem) -> str:
+    """The first-order solver ``auto`` uses beyond the conic solver's reach."""
+    names = ("admm", "fista") if problem.gated else ("admm",)
+    return next((name for name in names if _available(name)), "conic")
+
+
+def _fallback_options(name: str, options: dict) -> dict:
+    """The options of a conic solve that ``name`` also takes (its tolerance from Clarabel's
+    ``tol_gap_rel`` when set)."""
+    accepted = inspect.signature(import_module(f".{SOLVERS[name]}", __name__).solve).parameters
+    kept = {key: value for key, value in options.items() if key in accepted}
+    if "tol_gap_rel" in options and "tol" in accepted:
+        kept.setdefault("tol", options["tol_gap_rel"])
+    return kept
+
+
+def _solve_with(name: str, problem, options: dict):
+    """``problem`` by the solver ``name``, in the rescaled program when its targets are of
+    extreme scale (:func:`_target_scale`)."""
     module = import_module(f".{SOLVERS[name]}", __name__)
     scale = _target_scale(problem)
     if scale == 1.0:

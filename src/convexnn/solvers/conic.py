@@ -19,8 +19,10 @@ import torch
 from ..problem import ConvexProblem
 from ..solution import ConvexSolution
 from ._common import Lifted, as_numpy, prune
+from ._errors import ConicSolverError
 
-__all__ = ["ACCURATE", "DualSolution", "solve", "solve_dual", "solve_program"]
+__all__ = ["ACCURATE", "ConicSolverError", "DualSolution", "solve", "solve_dual",
+           "solve_program"]
 
 #: Clarabel tolerances for reference solutions (its defaults are 1e-8; 1e-10 often ends in
 #: "almost solved" on these degenerate programs, whose optimal faces are not single points)
@@ -38,7 +40,7 @@ def solve_program(prob: cp.Problem, name: str, *, solver: str = "CLARABEL",
 
     Raises
     ------
-    RuntimeError
+    ConicSolverError
         Naming the program ``name`` when the solver fails or ends in any other status
         (infeasible, unbounded, iteration limit...).
     """
@@ -51,7 +53,7 @@ def solve_program(prob: cp.Problem, name: str, *, solver: str = "CLARABEL",
                                     category=UserWarning)
             prob.solve(solver=solver, verbose=verbose, **{**ACCURATE, **options})
     except cp.SolverError as exc:
-        raise RuntimeError(
+        raise ConicSolverError(
             f"the conic solver {solver} failed on {name}: {exc} (badly scaled data is the "
             "usual cause: standardize the features)"
         ) from exc
@@ -61,7 +63,7 @@ def solve_program(prob: cp.Problem, name: str, *, solver: str = "CLARABEL",
         return ("time_limit" if limit is not None and elapsed >= limit else "max_iter"), elapsed
     if prob.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
         # these programs are feasible and bounded: any other status is numerical trouble
-        raise RuntimeError(
+        raise ConicSolverError(
             f"the conic solver {solver} failed on {name}: CVXPY status {prob.status!r} "
             "(numerical trouble; badly scaled or ill-conditioned data is the usual cause: "
             "standardize the features or rescale beta)"
