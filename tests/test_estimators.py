@@ -468,3 +468,32 @@ def test_classes_are_searched_one_output_at_a_time_within_the_limit():
     assert est.network_.objective(X, Y, beta=1e-3) == pytest.approx(certificate.primal,
                                                                    rel=1e-9)
     assert certificate.valid and certificate.lower_bound <= certificate.primal
+
+
+def test_fit_runs_on_one_thread_and_restores_the_count(regression, monkeypatch):
+    # small data are fitted on one CPU thread (2-6x faster per ADMM iteration on the 2-core
+    # development machine, _threads.py); the caller's thread count comes back afterwards,
+    # also when the fit raises
+    from convexnn import estimators
+
+    seen = []
+    fit_program = estimators.ConvexReLURegressor._fit_program
+
+    def spy(self, *args):
+        seen.append(torch.get_num_threads())
+        if len(seen) > 1:
+            raise RuntimeError("a solver failed")
+        return fit_program(self, *args)
+
+    monkeypatch.setattr(estimators.ConvexReLURegressor, "_fit_program", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        X, y = regression
+        _small(ConvexReLURegressor).fit(X, y)
+        assert seen == [1] and torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError, match="a solver failed"):
+            _small(ConvexReLURegressor).fit(X, y)
+        assert seen == [1, 1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -797,10 +797,10 @@ def _format_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _demo(args, progress) -> int:
-    import torch
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
 
+    from ._threads import one_thread
     from .datasets import load_sklearn
     from .estimators import encode_labels
 
@@ -814,13 +814,8 @@ def _demo(args, progress) -> int:
 
     # breast_cancer labels are 0 / 1: +-1 targets for the squared loss
     Y_train, Y_test = (encode_labels(labels, 2, "squared") for labels in (y_train, y_test))
-    threads = torch.get_num_threads()
-    # small tensors: a second thread only adds synchronization (and, on a busy machine, waits)
-    torch.set_num_threads(1)
-    try:
+    with one_thread():  # small tensors: a second thread only costs time (see _threads)
         return _demo_run(args, X_train, X_test, Y_train, Y_test, progress)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _demo_run(args, X_train, X_test, Y_train, Y_test, progress) -> int:

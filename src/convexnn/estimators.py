@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._persistence import load_estimator, save_estimator
 from ._samples import distinct_samples, expand_dual
+from ._threads import ONE_THREAD_MAX_ROWS, one_thread
 from ._validation import (
     check_beta,
     check_device,
@@ -237,7 +238,12 @@ class _ConvexReLU(BaseEstimator):
             verbose=bool(self.verbose))
 
     def _fit_convex(self, X: np.ndarray, Y: np.ndarray, sample_weight) -> None:
-        """Solve program (8) for encoded targets ``Y`` (n, k) and set the fitted attributes."""
+        """Solve program (8) for encoded targets ``Y`` (n, k) and set the fitted attributes,
+        on one CPU thread up to ``ONE_THREAD_MAX_ROWS`` rows (:mod:`._threads`)."""
+        with one_thread(X.shape[0] <= ONE_THREAD_MAX_ROWS):
+            self._fit_program(X, Y, sample_weight)
+
+    def _fit_program(self, X: np.ndarray, Y: np.ndarray, sample_weight) -> None:
         loss = self._check_loss()
         params = self._check_params()
         row_weights = check_sample_weight(sample_weight, X.shape[0])
