@@ -40,6 +40,7 @@ def _solve_row(z, v, y, step, max_newton, value):
     step is below ``1e-13 (1 + |z|)`` entrywise or no decrease is found."""
     k = z.shape[0]
     p = np.empty(k)
+    grad = np.empty(k)
     direction = np.empty(k)
     trial = np.empty(k)
     for _ in range(max_newton):
@@ -52,8 +53,8 @@ def _solve_row(z, v, y, step, max_newton, value):
         for c in range(k):
             p[c] /= total
             diag = 1.0 + step * p[c]
-            grad = step * (p[c] - y[c]) + z[c] - v[c]
-            direction[c] = grad / diag  # dg, until the correction below
+            grad[c] = step * (p[c] - y[c]) + z[c] - v[c]
+            direction[c] = grad[c] / diag  # dg, until the correction below
             p_dg += p[c] * direction[c]
             p_dp += p[c] * p[c] / diag
         correction = step * p_dg / (1.0 - step * p_dp)
@@ -62,7 +63,7 @@ def _solve_row(z, v, y, step, max_newton, value):
             direction[c] += correction * p[c] / (1.0 + step * p[c])
             if abs(direction[c]) > 1e-13 * (1.0 + abs(z[c])):
                 small = False
-            slope += (step * (p[c] - y[c]) + z[c] - v[c]) * direction[c]
+            slope += grad[c] * direction[c]
         if small:
             return
         testable = slope > 1e-12 * (1.0 + abs(value))

@@ -63,13 +63,10 @@ def resolve_solver(problem, solver: str = "auto") -> str:
             raise ValueError(f"solver must be 'auto' or one of {sorted(SOLVERS)}; got {solver!r}")
         return solver
     n, d, P, k = problem.shape
-    if problem.gated:
-        if 2 * d * P * k <= CONIC_MAX_VARIABLES:
-            return "conic"
-        return next((name for name in ("admm", "fista") if _available(name)), "conic")
-    if 2 * P * k * (d + n) <= CONIC_MAX_PROGRAM or not _available("admm"):
+    size = 2 * d * P * k if problem.gated else 2 * P * k * (d + n)
+    if size <= (CONIC_MAX_VARIABLES if problem.gated else CONIC_MAX_PROGRAM):
         return "conic"
-    return "admm"
+    return _first_order(problem)
 
 
 #: squared-loss targets whose root mean square lies outside this range are solved rescaled
@@ -105,7 +102,8 @@ def solve(problem, solver: str = "auto", **options):
 
 
 def _first_order(problem) -> str:
-    """The first-order solver ``auto`` uses beyond the conic solver's reach."""
+    """The first-order solver ``auto`` uses beyond the conic solver's reach, and when it fails
+    (the conic solver itself if none is installed)."""
     names = ("admm", "fista") if problem.gated else ("admm",)
     return next((name for name in names if _available(name)), "conic")
 
