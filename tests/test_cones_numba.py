@@ -169,6 +169,35 @@ def test_warm_starts_give_the_cold_answers():
         check_multipliers(warm, X, signs, V0, got)
 
 
+@pytest.mark.parametrize("kind", [CompiledConeProjector, ConeProjector])
+@pytest.mark.parametrize("steps", [None, 1])
+def test_bounds_are_the_kept_multipliers_bound_and_release_forgets_them(kind, steps):
+    # bounds(v) = ||v + B a|| with the kept multipliers a (the compiled one sums over the kept
+    # passive sets, the torch one over all rows): an upper bound of ||P_K v|| (SciPy), at the
+    # next ADMM-like point; release zeroes the multipliers, and the projections stay exact
+    n, d, patterns, k = 90, 7, 12, 2
+    X, signs = cones(n, d, patterns, seed=13, degenerate=True)
+    projector = kind(torch.as_tensor(X), torch.as_tensor(signs), k)
+    rng = np.random.default_rng(3)
+    V0 = rng.standard_normal((d, patterns, k))
+    project(projector, X, signs, V0, steps=steps)
+    V1 = V0 + 0.3 * rng.standard_normal(V0.shape)
+    flat = V1.reshape(d, -1)
+    mult, S = projector.multipliers.numpy(), np.repeat(signs, k, axis=1)
+    want = np.linalg.norm(flat + X.T @ (S * mult), axis=0)
+    got = projector.bounds(torch.as_tensor(flat)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    exact = np.linalg.norm(scipy_projection(X, signs, k, V1).reshape(d, -1), axis=0)
+    assert np.all(got >= exact * (1 - 1e-12))
+    released = torch.zeros(patterns * k, dtype=torch.bool)
+    released[::3] = True
+    projector.release(released)
+    assert np.all(projector.multipliers.numpy()[:, released.numpy()] == 0)
+    np.testing.assert_allclose(projector.bounds(torch.as_tensor(flat)).numpy()[released],
+                               np.linalg.norm(flat, axis=0)[released], rtol=1e-12)
+    assert_close(project(projector, X, signs, V1), scipy_projection(X, signs, k, V1), V1)
+
+
 def test_full_passive_sets_finish_with_scipy(monkeypatch):
     # a capacity of d - 3 passive rows: groups that need more are handed to SciPy, still exact
     monkeypatch.setattr(_compiled, "EXTRA_CAPACITY", -3)

@@ -334,6 +334,25 @@ def _project(todo, block, X, signs, k, A, columns, V0, tols, factors, active, co
                        active, counts, ridge, moves, budget, verify, status)
 
 
+@njit(**_JIT)
+def _bounds(todo, X, signs, k, A, active, counts, points, out):
+    """``out[g] = ||v_g + sum_{j in P_g} a_gj b_gj||`` for the groups ``todo``, with the kept
+    passive sets (``points`` (groups, d) holds the ``v_g``): O(m d) per group, where the dense
+    ``X^T (S * A)`` costs O(n d)."""
+    d = X.shape[1]
+    point = np.empty(d)
+    for g in todo:
+        s = signs[g // k]
+        for c in range(d):
+            point[c] = points[g, c]
+        for j in range(counts[g]):
+            i = active[g, j]
+            coef = A[g, i] * s[i]
+            for c in range(d):
+                point[c] += coef * X[i, c]
+        out[g] = np.sqrt(np.dot(point, point))
+
+
 # --------------------------------------------------------------------------------- threads
 _POOL: list = [None, None, 0]  # [executor, the process that made it, its threads]
 _POOL_LOCK = threading.Lock()
@@ -436,6 +455,21 @@ class CompiledConeProjector(ProjectorState):
             moves = self._lawson_hanson(v0, cols, steps)
             flat[:, columns] += torch.from_numpy(moves).T.to(flat.dtype)
         return flat.reshape(V0.shape)
+
+    def bounds(self, flat: torch.Tensor) -> torch.Tensor:
+        """``||v + B a||`` per group of ``flat`` (d, Q k) over the kept passive sets (where the
+        multipliers are: the support of ``a`` is the passive set, except after a SciPy fallback,
+        where the passive set's part of ``a`` still gives an upper bound)."""
+        points = flat.detach().T.to(torch.float64).contiguous().numpy()
+        out = np.empty(points.shape[0])
+        _map(_bounds, np.arange(points.shape[0]), self._X64.numpy(), self._kernel_signs,
+             self._k, self._a.numpy(), self._active, self._counts, points, out)
+        return torch.from_numpy(out).to(flat.dtype)
+
+    def release(self, groups: torch.Tensor) -> None:
+        """Forget the multipliers and passive sets of ``groups`` (a (Q k,) boolean mask)."""
+        self._a[groups] = 0
+        self._counts[groups.cpu().numpy()] = 0
 
     def _lawson_hanson(self, v0: np.ndarray, cols: np.ndarray, steps: int | None) -> np.ndarray:
         """Lawson-Hanson for the groups ``cols`` at the points ``v0`` (G, d), warm started;

@@ -80,6 +80,15 @@ class ShardedConeProjector:
             flat[:, columns] += shift
         return flat.reshape(V0.shape)
 
+    def bounds(self, flat: torch.Tensor) -> torch.Tensor:
+        """``||v + B a||`` per group (see ``ProjectorState.bounds``), summed over processes."""
+        moves = self.sharding.sum(self.X.T @ (self.signs * self.multipliers))
+        return torch.linalg.vector_norm(flat + moves, dim=0)
+
+    def release(self, groups: torch.Tensor) -> None:
+        """Forget the multipliers of ``groups`` (see ``ProjectorState.release``)."""
+        self.multipliers[:, groups] = 0
+
     def _lawson_hanson(self, v0, S, a, margin0, steps):
         """Lawson-Hanson on every process's rows: ``(a, shift)`` for the columns of ``v0`` (d, G).
 
