@@ -183,6 +183,20 @@ def test_returned_values_are_attained_by_the_returned_directions():
             assert scores[c, j, 2 * c + j] == pytest.approx(result.values[c, j], rel=1e-12)
 
 
+def test_a_timed_out_ascent_returns_its_best_so_far():
+    # with a time limit spent at once, the ascents and walks stop where they are: fewer
+    # directions evaluated than without it, and every value still attained by its direction
+    X, y = regression_data(n=200, d=6, seed=3)
+    Xa, Lam = restricted_dual(X, y, 5, seed=0)
+    full = ascent_oracle(Xa, Lam, seed=0)
+    cut = ascent_oracle(Xa, Lam, seed=0, time_limit=1e-9)
+    assert cut.n_directions < full.n_directions
+    for j, s in enumerate((1.0, -1.0)):
+        assert relu_value(Xa, s * Lam[:, 0], cut.directions[:, 0, j]) == pytest.approx(
+            cut.values[0, j], rel=1e-12, abs=1e-15)
+    assert np.all(cut.values <= full.values * (1 + 1e-12) + 1e-15)
+
+
 def test_exact_oracle_directions_lie_in_their_patterns_closed_cones():
     # The exact oracle's maximizer of a pattern may sit on its cell's boundary, but inside the
     # closed cone, where (X u)_+ = D X u: its value is attained by a ReLU neuron.
@@ -247,6 +261,7 @@ def test_given_starts_are_used():
     ({"starts": np.zeros((2, 3))}, "starts must have 3 rows"),
     ({"n_ascent": 0}, "n_ascent must be >= 1"),
     ({"max_iter": -1}, "max_iter must be >= 0"),
+    ({"time_limit": 0}, "time_limit must be a positive number of seconds"),
 ])
 def test_errors_name_the_argument(kwargs, message):
     Xa, Lam = np.ones((6, 3)), np.ones(6)

@@ -7,7 +7,8 @@ from convexnn.certificates import certify
 from convexnn.network import TwoLayerReLU
 from convexnn.patterns import add_bias, enumerable_patterns, enumerate_patterns, sample_patterns
 from convexnn.problem import ConvexProblem
-from convexnn.search import neuron_search
+from convexnn.search import _no_worse_than_zero, neuron_search
+from convexnn.solution import ConvexSolution
 from convexnn.solvers import solve
 
 from .conftest import classification_data, regression_data
@@ -242,6 +243,24 @@ def test_a_search_out_of_time_skips_the_oracle_and_claims_no_bound():
     certificate = result.certificate()
     assert certificate.valid and certificate.lower_bound <= certificate.primal
     assert "stopped by its time limit" in certificate.search_summary
+
+
+def test_a_round_cut_short_is_never_worse_than_the_zero_network():
+    # a first-order solve stopped early can end above the zero point (digits' outputs after
+    # 50 ADMM iterations: 0.17 against 0.05); the search then takes the zero point, and its
+    # dual from grad L there (the solver's early dual belongs to the other point)
+    X, y = regression_data(n=40, d=3, seed=2)
+    problem = ConvexProblem.build(X, y, beta=1e-3, patterns="sampled", n_patterns=6, seed=0)
+    V = np.random.default_rng(0).standard_normal((problem.X.shape[1], 6, 1))
+    bad = ConvexSolution(problem, V=V, W=np.zeros_like(V), objective=problem.objective(
+        V, np.zeros_like(V)), dual=np.ones((40, 1)), status="time_limit")
+    zero = problem.objective(np.zeros_like(V), np.zeros_like(V))
+    assert bad.objective > zero
+    kept = _no_worse_than_zero(bad)
+    assert kept.objective == zero and kept.dual is None and kept.status == "time_limit"
+    assert not kept.V.any() and not kept.W.any()
+    good = solve(problem, "admm", tol=1e-6)
+    assert _no_worse_than_zero(good) is good
 
 
 def test_budgets_end_the_search():

@@ -159,6 +159,22 @@ def test_admm_out_of_time_keeps_the_groups_inside_their_cones(monkeypatch):
     assert certificate.primal == pytest.approx(stopped.objective, rel=1e-12)
 
 
+def test_admm_keeps_back_the_final_projections_time(monkeypatch):
+    # ADMM stops iterating when the time left is what its final exact projection is expected
+    # to take (here pretended 1.5 s of a 2 s limit), so it returns long before the limit with
+    # its point projected exactly (nothing zeroed): without the reserve it iterates to 2 s
+    target = problem("squared")
+    monkeypatch.setattr(admm.ConeProx, "exact_seconds", lambda self: 1.5)
+    stopped = admm.solve(target, tol=1e-12, time_limit=2.0, check_every=100_000)
+    assert stopped.status == "time_limit"
+    assert stopped.time < 1.2
+    zero = np.zeros_like(stopped.V)
+    assert stopped.objective < 0.9 * target.objective(zero, zero)  # not the zeroed groups
+    ops = target.operators()
+    for block in (stopped.V, stopped.W):
+        assert float(ops.cone_violation(torch.as_tensor(block)).max()) <= 1e-10
+
+
 @pytest.mark.parametrize("linear_solver", ["cg", "gram"])
 def test_admm_linear_solver_paths_match_reference(linear_solver):
     # the Nyström-preconditioned CG and the parameter-space Gram factorization (what "auto"

@@ -43,6 +43,7 @@ such directions.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -272,7 +273,7 @@ def _tangent(U: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
 
 
 def _ascend(X: torch.Tensor, lam: torch.Tensor, U: torch.Tensor, max_iter: int,
-            patience: int, generator: torch.Generator):
+            patience: int, generator: torch.Generator, deadline: float = math.inf):
     """Great-circle ascent of ``lam_j^T (X u_j)_+`` for the unit columns ``u_j`` of ``U``.
 
     ``lam`` is (n, m), one target per column. Each iteration maximizes exactly along the circle
@@ -281,7 +282,8 @@ def _ascend(X: torch.Tensor, lam: torch.Tensor, U: torch.Tensor, max_iter: int,
     ``patience`` iterations without gain while the others go on (one search-round call on
     breast_cancer evaluated 4,547 directions instead of the 8,357 of running every column until
     none gains, measured). Returns the final points (each the best of its iterates: moves never
-    lose), their values and the directions evaluated.
+    lose), their values and the directions evaluated. Iterations stop at ``deadline`` (a
+    ``time.perf_counter`` reading).
     """
     U = U.clone()
     H = X @ U
@@ -290,7 +292,7 @@ def _ascend(X: torch.Tensor, lam: torch.Tensor, U: torch.Tensor, max_iter: int,
     evaluated = 0
     for _ in range(max_iter):
         going = torch.nonzero(idle < patience).squeeze(1)
-        if going.numel() == 0:
+        if going.numel() == 0 or time.perf_counter() > deadline:
             break
         Ug, Hg, lg, start = U[:, going], H[:, going], lam[:, going], value[going]
         G = X.T @ (lg * (Hg >= 0))
@@ -312,7 +314,8 @@ def _ascend(X: torch.Tensor, lam: torch.Tensor, U: torch.Tensor, max_iter: int,
     return U, value, evaluated
 
 
-def _walk(X: torch.Tensor, lam: torch.Tensor, U: torch.Tensor, max_iter: int):
+def _walk(X: torch.Tensor, lam: torch.Tensor, U: torch.Tensor, max_iter: int,
+          deadline: float = math.inf):
     """Cell walk: move each unit column of ``U`` to the best point of its optimistic cell.
 
     At ``u`` the samples on a hyperplane (``|x_i^T u|`` at rounding level) may be taken active
@@ -322,13 +325,16 @@ def _walk(X: torch.Tensor, lam: torch.Tensor, U: torch.Tensor, max_iter: int):
     projection by batched Lawson-Hanson), so each step gains unless ``u`` is that maximizer. The
     ascent's circles cross cells cheaply; the walk climbs the cell's face exactly, which the
     circles do poorly in high dimension (measured on breast_cancer's 31-D data: 1.60 beta after
-    the ascent, 1.97 beta after the walk from its points). Returns ``(U, values, evaluated)``.
+    the ascent, 1.97 beta after the walk from its points). Steps stop at ``deadline``. Returns
+    ``(U, values, evaluated)``.
     """
     floor = 1e-9 * torch.linalg.vector_norm(X, dim=1)[:, None]
     H = X @ U
     value = (lam * torch.relu(H)).sum(0)
     evaluated = 0
     for _ in range(max_iter):
+        if time.perf_counter() > deadline:
+            break
         D = (H > floor) | ((H.abs() <= floor) & (lam > 0))
         signs = 2 * D.to(X.dtype) - 1
         G = X.T @ (D * lam)
@@ -352,7 +358,8 @@ def _walk(X: torch.Tensor, lam: torch.Tensor, U: torch.Tensor, max_iter: int):
 def ascent_oracle(Xa, Lam, *, starts=None, bias: bool = True, n_random: int = 1000,
                   n_ascent: int = 32, max_iter: int = 50, patience: int = 3,
                   alternations: int = 3, n_candidates: int = 4,
-                  max_data_starts: int = 2000, seed=None) -> OracleResult:
+                  max_data_starts: int = 2000, time_limit: float | None = None,
+                  seed=None) -> OracleResult:
     """Multi-start great-circle ascent for ``max_{||u|| = 1} s lam_c^T (Xa u)_+``, all ``c, s``.
 
     Parameters
@@ -382,6 +389,9 @@ def ascent_oracle(Xa, Lam, *, starts=None, bias: bool = True, n_random: int = 10
     max_data_starts : int, default=2000
         At most this many data rows (sampled) give starts; 0 for none (to measure the ascent
         from random starts alone).
+    time_limit : float, optional
+        Seconds: the ascents and walks stop where they are when it runs out (their values are
+        still attained, so still lower bounds of the maxima).
     seed : None, int or numpy Generator
 
     Returns
@@ -403,6 +413,9 @@ def ascent_oracle(Xa, Lam, *, starts=None, bias: bool = True, n_random: int = 10
         if starts.shape[0] != Xa.shape[1]:
             raise ValueError(f"starts must have {Xa.shape[1]} rows (the features of Xa); "
                              f"got shape {starts.shape}")
+    if time_limit is not None and not time_limit > 0:
+        raise ValueError(f"time_limit must be a positive number of seconds; got {time_limit!r}")
+    deadline = math.inf if time_limit is None else time.perf_counter() + time_limit
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
     n, d = Xa.shape
@@ -431,14 +444,15 @@ def ascent_oracle(Xa, Lam, *, starts=None, bias: bool = True, n_random: int = 10
     index = torch.as_tensor(np.concatenate(picks))
     owner = torch.as_tensor(np.repeat(np.arange(2 * k), width))
     lam = Tt[:, owner]
-    U, values, evaluated = _ascend(X, lam, U0[:, index], max_iter, patience, generator)
+    U, values, evaluated = _ascend(X, lam, U0[:, index], max_iter, patience, generator,
+                                   deadline)
     for _ in range(alternations):  # the walk climbs faces, the ascent crosses cells
         before = values
-        U, values, count = _walk(X, lam, U, max_iter)
+        U, values, count = _walk(X, lam, U, max_iter, deadline)
         evaluated += count
-        U, values, count = _ascend(X, lam, U, max_iter, patience, generator)
+        U, values, count = _ascend(X, lam, U, max_iter, patience, generator, deadline)
         evaluated += count
-        if not bool((values > before).any()):
+        if not bool((values > before).any()) or time.perf_counter() > deadline:
             break
 
     # every start counts too: the best over all iterates, starts included

@@ -611,7 +611,10 @@ class _ADMM:
                     continue
                 if not quiet:
                     candidate = None
-            limit = self.monitor.limit_reached(it)
+            # the time limit keeps back what the final exact projection is expected to take
+            # (without it, the groups still outside their cones are zeroed at the limit)
+            limit = self.monitor.limit_reached(
+                it, 0.0 if self.gated else self.prox_p.exact_seconds())
             if adaptive and it % check_every == 0 and self.rebalance(s, U, FU, z_prev, p_prev):
                 candidate = None  # a new map: the accelerator's history no longer applies
             if not checking and limit is None:
