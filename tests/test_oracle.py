@@ -8,6 +8,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 from convexnn._duality import cone_maximum
 from convexnn.certificates import dual_constraint_max
 from convexnn.oracle import (
+    _circle_maximum_batched,
     ascent_oracle,
     circle_maximum,
     cone_prices,
@@ -74,13 +75,25 @@ def standardized(X):
 
 
 # ------------------------------------------------------------------------- circle maximum
-def test_circle_maximum_matches_a_dense_grid():
+@pytest.mark.parametrize("search", [circle_maximum, _circle_maximum_batched],
+                         ids=["compiled", "batched"])
+@pytest.mark.parametrize("degenerate", [False, True])
+def test_circle_maximum_matches_a_dense_grid(search, degenerate):
     # The exact circle search against 100k angles: it must be >= the grid's best (it is the
     # maximum) and above it by at most the grid's resolution times the Lipschitz constant.
+    # Both implementations (compiled per column on the CPU, batched in torch for GPUs); the
+    # degenerate columns have a zero sample, samples with breakpoints at angle 0 and pi/2, a
+    # duplicated sample and one of opposite sign (tied breakpoints).
     rng = np.random.default_rng(0)
     n, m = 30, 4
     a, b, lam = (torch.as_tensor(rng.standard_normal((n, m))) for _ in range(3))
-    t, value = circle_maximum(a, b, lam)
+    if degenerate:
+        a[0], b[0] = 0.0, 0.0
+        a[1], b[1] = 0.0, 1.0
+        a[2], b[2] = 1.0, 0.0
+        a[3], b[3] = a[4], b[4]
+        a[5], b[5] = -a[6], -b[6]
+    t, value = search(a, b, lam)
     grid = torch.linspace(0, 2 * np.pi, 100_001, dtype=torch.float64)
     pre = a[:, :, None] * torch.cos(grid) + b[:, :, None] * torch.sin(grid)  # (n, m, grid)
     on_grid = (lam[:, :, None] * torch.relu(pre)).sum(0).max(dim=1).values

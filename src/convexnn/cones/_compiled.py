@@ -353,6 +353,15 @@ def _bounds(todo, X, signs, k, A, active, counts, points, out):
         out[g] = np.sqrt(np.dot(point, point))
 
 
+@njit(**_JIT)
+def _release(groups, A, counts):
+    """Zero the multipliers and passive sets of the groups flagged in ``groups``."""
+    for g in range(groups.shape[0]):
+        if groups[g]:
+            A[g, :] = 0.0
+            counts[g] = 0
+
+
 # --------------------------------------------------------------------------------- threads
 _POOL: list = [None, None, 0]  # [executor, the process that made it, its threads]
 _POOL_LOCK = threading.Lock()
@@ -468,8 +477,7 @@ class CompiledConeProjector(ProjectorState):
 
     def release(self, groups: torch.Tensor) -> None:
         """Forget the multipliers and passive sets of ``groups`` (a (Q k,) boolean mask)."""
-        self._a[groups] = 0
-        self._counts[groups.cpu().numpy()] = 0
+        _release(groups.cpu().numpy(), self._a.numpy(), self._counts)
 
     def _lawson_hanson(self, v0: np.ndarray, cols: np.ndarray, steps: int | None) -> np.ndarray:
         """Lawson-Hanson for the groups ``cols`` at the points ``v0`` (G, d), warm started;

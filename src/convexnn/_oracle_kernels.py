@@ -1,0 +1,99 @@
+"""Compiled great-circle maxima of the ascent oracle (numba), for CPU tensors.
+
+:func:`convexnn.oracle.circle_maximum` maximizes ``sum_i lam_i (a_i cos t + b_i sin t)_+``
+exactly over ``t`` for every column: one sort of the ``n`` breakpoints and a sweep over the
+``2n + 1`` segments. Batched in torch that is some twenty launches over ``(m, n)`` arrays of a
+few dozen columns (the oracle's ascents), with three transcendental functions per segment: on
+keel:vehicle (592 rows) the 7,700 calls of a default fit took 7.1 s, a fifth of the fit.
+
+Here each column is one compiled loop over the same segments, on unit vectors instead of
+angles: sample ``i``'s breakpoints are the directions ``+-e_i`` with ``e_i = (b_i, -a_i) / r_i``
+(where ``a_i cos t + b_i sin t`` changes sign), sorted by a pseudo-angle (monotone in the angle,
+no ``atan2``); a segment ``[e_lo, e_hi]`` (at most half the circle) holds the peak of
+``C cos t + S sin t`` iff ``(C, S)`` lies between its ends (two cross products), where the value
+is ``||(C, S)||``, else its maximum is at ``e_lo`` (the end of the segment before it), where it
+is ``(C, S) . e_lo``. One ``atan2`` per column gives the angle of the best point.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+__all__ = ["circle_maxima"]
+
+
+def circle_maxima(a: np.ndarray, b: np.ndarray, lam: np.ndarray):
+    """Per row ``j`` of ``a, b, lam`` (m, n), float64: the maximizing angles ``t`` (m,) in
+    [0, 2 pi) and the maxima ``value`` (m,) (see :func:`convexnn.oracle.circle_maximum`).
+    The breakpoints are sorted by NumPy between the two compiled passes (3x faster than
+    numba's ``argsort``, measured on 32 x 592)."""
+    m, n = a.shape
+    ex, ey, key, dC, dS = (np.empty((m, n)) for _ in range(5))
+    C0, S0 = np.empty(m), np.empty(m)
+    _breakpoints(a, b, lam, ex, ey, key, dC, dS, C0, S0)
+    order = np.argsort(key, axis=1)
+    t, value = np.empty(m), np.empty(m)
+    _sweep(order, ex, ey, dC, dS, C0, S0, t, value)
+    return t, value
+
+
+@njit(cache=True, nogil=True)
+def _breakpoints(a, b, lam, ex, ey, key, dC, dS, C0, S0):
+    """Per row: each sample's first breakpoint ``(ex, ey)`` (angle in [0, pi)), its
+    pseudo-angle ``key``, the change of ``(C, S)`` there, and the sums ``(C0, S0)`` over the
+    samples active at ``t = 0+`` (those whose first breakpoint is where they leave)."""
+    m, n = a.shape
+    for j in range(m):
+        C, S = 0.0, 0.0
+        for i in range(n):
+            r = math.sqrt(a[j, i] * a[j, i] + b[j, i] * b[j, i])
+            x, y = (b[j, i] / r, -a[j, i] / r) if r > 0 else (1.0, 0.0)
+            ca, cb = lam[j, i] * a[j, i], lam[j, i] * b[j, i]
+            if y > 0 or (y == 0 and x > 0):  # enters at e_i (angle in [0, pi)), leaves at -e_i
+                dC[j, i], dS[j, i] = ca, cb
+            else:  # active at 0+: leaves at -e_i (angle in [0, pi)), enters again at e_i
+                x, y = -x, -y
+                dC[j, i], dS[j, i] = -ca, -cb
+                C += ca
+                S += cb
+            ex[j, i], ey[j, i] = x, y
+            key[j, i] = 1.0 - x / (abs(x) + abs(y))  # in [0, 2), increasing with the angle
+        C0[j], S0[j] = C, S
+
+
+@njit(cache=True, nogil=True)
+def _sweep(order, ex, ey, dC, dS, C0, S0, t, value):
+    """Per row: the ``2n + 1`` segments in angular order (the sorted breakpoints, then their
+    opposites), each's maximum, the best."""
+    m, n = ex.shape
+    for j in range(m):
+        C, S = C0[j], S0[j]
+        lo_x, lo_y = 1.0, 0.0  # the first segment starts at angle 0
+        best, best_x, best_y = -np.inf, 1.0, 0.0
+        for k in range(2 * n + 1):
+            sign, i = 1.0, 0
+            if k < 2 * n:
+                i = order[j, k % n]
+                sign = 1.0 if k < n else -1.0  # the second half: the opposite directions
+                hi_x, hi_y = sign * ex[j, i], sign * ey[j, i]
+            else:
+                hi_x, hi_y = 1.0, 0.0  # the circle's end, 2 pi
+            # the peak direction (C, S) lies in the segment iff it is left of its start and
+            # right of its end (segments span at most half the circle)
+            if lo_x * S - lo_y * C >= 0 and C * hi_y - S * hi_x >= 0:
+                candidate, at_x, at_y = math.sqrt(C * C + S * S), C, S
+            else:
+                candidate, at_x, at_y = C * lo_x + S * lo_y, lo_x, lo_y
+            if candidate > best:
+                best, best_x, best_y = candidate, at_x, at_y
+            if k < 2 * n:
+                C += sign * dC[j, i]
+                S += sign * dS[j, i]
+                lo_x, lo_y = hi_x, hi_y
+        if C > best:  # the circle's end, with the last segment's sums
+            best, best_x, best_y = C, 1.0, 0.0
+        t[j] = math.atan2(best_y, best_x) % (2 * math.pi)
+        value[j] = best
