@@ -495,13 +495,16 @@ def test_fit_runs_on_one_thread_and_restores_the_count(regression, monkeypatch):
     # small data are fitted on one CPU thread (2-6x faster per ADMM iteration on the 2-core
     # development machine, _threads.py); the caller's thread count comes back afterwards,
     # also when the fit raises
+    from threadpoolctl import threadpool_info, threadpool_limits
+
     from convexnn import estimators
 
-    seen = []
+    seen, pools = [], []
     fit_program = estimators.ConvexReLURegressor._fit_program
 
     def spy(self, *args):
         seen.append(torch.get_num_threads())
+        pools.append({pool["num_threads"] for pool in threadpool_info()})  # BLAS, OpenMP
         if len(seen) > 1:
             raise RuntimeError("a solver failed")
         return fit_program(self, *args)
@@ -510,11 +513,16 @@ def test_fit_runs_on_one_thread_and_restores_the_count(regression, monkeypatch):
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        X, y = regression
-        _small(ConvexReLURegressor).fit(X, y)
-        assert seen == [1] and torch.get_num_threads() == 2
-        with pytest.raises(RuntimeError, match="a solver failed"):
+        with threadpool_limits(limits=2):  # NumPy's BLAS (and OpenMP) pools at two threads
+            limited = {pool["filepath"] for pool in threadpool_info()}
+            X, y = regression
             _small(ConvexReLURegressor).fit(X, y)
-        assert seen == [1, 1] and torch.get_num_threads() == 2
+            assert seen == [1] and torch.get_num_threads() == 2
+            with pytest.raises(RuntimeError, match="a solver failed"):
+                _small(ConvexReLURegressor).fit(X, y)
+            assert seen == [1, 1] and torch.get_num_threads() == 2
+            assert pools == [{1}, {1}]  # inside the fits: one thread each
+            assert {pool["num_threads"] for pool in threadpool_info()
+                    if pool["filepath"] in limited} == {2}  # restored
     finally:
         torch.set_num_threads(before)
