@@ -547,7 +547,7 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
         only the patterns its own dual asks for; a joint search adds a group per output for
         every pattern (10 classes: 20 groups per pattern, most of them zero). ``"auto"``: when
         there are several outputs and the loss is separable. ``time_limit`` is shared out as
-        the searches go (each gets an equal share of what is left).
+        the searches go (each gets an equal share of what is left, see ``n_jobs``).
     n_jobs : "auto" or int, default="auto"
         Threads that search outputs at the same time (with ``per_output``); -1 for one per CPU
         core. ``"auto"``: one per core when the data have at least ``PARALLEL_MIN_ENTRIES``
@@ -722,7 +722,7 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
     )
 
 
-# -------------------------------------------------------------------- one output at a time
+# ------------------------------------------------------------------- one search per output
 #: how the combined status of per-output searches is chosen: the first of these that any
 #: output ended with (a budget that ran out or a doubtful solve outweighs a converged output)
 _STATUS_ORDER = ("time_limit", "inaccurate", "stalled", "max_rounds", "no_progress",
