@@ -191,3 +191,19 @@ def test_admm_recovers_from_an_unsafe_screening(monkeypatch, capsys):
     assert certify(solution).relative_gap <= 1e-8
     reference = solve(problem, "conic").objective
     assert abs(solution.objective - reference) <= 1e-7 * abs(reference)
+
+
+def test_strong_concavity_reads_the_read_only_weights_without_warning():
+    # a problem's arrays are read-only; torch warns when it wraps one without copying
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((12, 2))
+    problem = ConvexProblem.build(X, X[:, 0], beta=1e-3, patterns="sampled", n_patterns=4,
+                                  seed=0, sample_weight=np.arange(1.0, 13.0))
+    assert not problem.sample_weight.flags.writeable
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mu = strong_concavity(problem)
+    # mean squared loss with weights w: gradient Lipschitz max(w) / n
+    assert mu == pytest.approx(12 / 12.0)

@@ -122,7 +122,7 @@ def strong_concavity(problem) -> float | None:
     loss = problem.loss
     if not loss.smooth:
         return None
-    lipschitz = loss.lipschitz(torch.as_tensor(problem.sample_weight))
+    lipschitz = loss.lipschitz(torch.tensor(problem.sample_weight))  # a copy: read-only array
     return 1.0 / lipschitz if 0 < lipschitz < math.inf else None
 
 
