@@ -369,6 +369,13 @@ class _Search:
         left = self.limit - (time.perf_counter() - self.start)
         return left if final else left - FINAL_SHARE * self.limit
 
+    def timed(self, options: dict, final: bool = False) -> dict:
+        """``options`` with the seconds left (see :meth:`remaining`, at least
+        ``MIN_SOLVE_TIME``) as ``time_limit``, unless they give one or the search has none."""
+        if math.isfinite(self.limit):
+            options.setdefault("time_limit", max(self.remaining(final), MIN_SOLVE_TIME))
+        return options
+
     def problem(self, patterns: Patterns) -> ConvexProblem:
         return ConvexProblem(self.Xa, self.Y, self.loss, self.beta, patterns, gated=self.gated,
                              sample_weight=self.sample_weight, bias=self.bias)
@@ -390,18 +397,15 @@ class _Search:
                 options = {key: options[key] for key in ("time_limit", "verbose")
                            if key in options}
         if name == "conic":  # interior point: always to 1e-9, no warm start
-            if math.isfinite(self.limit):
-                options.setdefault("time_limit", max(self.remaining(final), MIN_SOLVE_TIME))
             try:
-                return solve(problem, "conic", **options), min(tol, CONIC_ACCURACY)
+                return (solve(problem, "conic", **self.timed(options, final)),
+                        min(tol, CONIC_ACCURACY))
             except ConicSolverError:
                 if self.solver != "auto":
                     raise
                 name, options = "admm", dict(self.solver_options)  # numerical trouble
         options = _solver_options(name, warm if warm_start else None, options)
-        if math.isfinite(self.limit):
-            options.setdefault("time_limit", max(self.remaining(final), MIN_SOLVE_TIME))
-        return solve(problem, name, tol=tol, **options), tol
+        return solve(problem, name, tol=tol, **self.timed(options, final)), tol
 
     def price(self, problem: ConvexProblem, solution: ConvexSolution, *, scale: bool,
               effort: int = 1):
@@ -418,10 +422,9 @@ class _Search:
             options["n_random"] *= effort
             options["n_ascent"] *= effort
             starts = np.hstack([_neuron_directions(solution), self.neurons])
-            if math.isfinite(self.limit):  # the ascents stop with the rounds' time
-                options.setdefault("time_limit", max(self.remaining(), MIN_SOLVE_TIME))
+            # the ascents stop with the rounds' time
             answer = ascent_oracle(self.Xa, Lam, starts=starts, bias=self.bias, seed=self.rng,
-                                   **options)
+                                   **self.timed(options))
             best = answer.directions.reshape(self.Xa.shape[1], -1)
             self.neurons = best[:, np.linalg.norm(best, axis=0) > 0]
         self.n_directions += answer.n_directions
