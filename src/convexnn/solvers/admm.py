@@ -9,10 +9,10 @@ of :mod:`._common` and the lifted map ``F U = sum_q mask_q X u_q``, program (8) 
 where ``K_q = {v : S_q * (X v) >= 0}`` is group ``q``'s cone (all of R^d for the gated relaxation).
 Scaled ADMM with penalties ``rho_z`` on ``F U = z`` and ``rho_p = r rho_z`` on ``U = p`` repeats
 
-1. ``U``-step: ``(F^T F + r I) U = c`` with ``c = F^T (z - a_z) + r (p - a_p)``, by the Woodbury
-   identity ``U = (c - F^T y) / r`` where ``(r I + K) y = F c`` and ``K = F F^T`` is n x n
-   (:mod:`._linsys`: factored once, or Nyström-preconditioned CG); also ``F U = y``. The lifted
-   ``n x dQ`` matrix is never formed: each step is four masked products;
+1. ``U``-step: ``(F^T F + r I) U = F^T w + r q`` with ``w = z - a_z`` and ``q = p - a_p``, by the
+   Woodbury identity ``U = q - F^T e`` where ``(r I + K) e = F q - w`` and ``K = F F^T`` is n x n
+   (:mod:`._linsys`: factored once, or Nyström-preconditioned CG); also ``F U = w + r e``. The
+   lifted ``n x dQ`` matrix is never formed: each step is two masked products;
 2. over-relaxed proximal steps: ``z = prox_{L/rho_z}`` (closed form or Newton; any loss, the
    hinge loss included) and ``p = `` group soft-thresholding of the projection onto ``K_q``, the
    prox of ``beta ||.|| + I_K`` for a convex cone ``K`` (:class:`ConeProx`);
@@ -260,7 +260,7 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
     tol : float, default=1e-6
         Target relative duality gap, certified at a point that satisfies the cones.
     max_iter : int, default=10000
-        ADMM iterations (each one linear solve, four masked products and the projections).
+        ADMM iterations (each one linear solve, two masked products and the projections).
     time_limit : float, optional
         Seconds.
     device, dtype :
@@ -398,7 +398,7 @@ def _check_settings(linear_solver, relaxation, rho, ratio, check_every, anderson
 class _Iterate:
     """ADMM's variables ``z`` (n, k) and ``p`` (d, Q, k), their scaled duals, the penalties
     ``rho_z`` and ``rho_p`` (with how often residual balancing changed them) and the last
-    linear solve ``y`` (the next one's warm start)."""
+    linear solve ``e`` (the next one's warm start)."""
 
     z: torch.Tensor
     a_z: torch.Tensor
@@ -406,7 +406,7 @@ class _Iterate:
     a_p: torch.Tensor
     rho_z: float
     rho_p: float
-    y: torch.Tensor
+    e: torch.Tensor
     ratio: float = 1.0  # rho_p / rho_z at the last U-step
     changes_z: int = 0
     changes_p: int = 0
@@ -464,14 +464,19 @@ class _ADMM:
         return _Iterate(z, a_z, p, a_p, rho_z, rho_p, torch.zeros_like(z))
 
     def u_step(self, s: _Iterate) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(F^T F + r I) U = c`` by Woodbury: ``(r I + K) y = F c``, ``U = (c - F^T y) / r``;
-        returns the over-relaxed ``U`` and ``F U``."""
+        """``(F^T F + r I) U = F^T w + r q`` (``w = z - a_z``, ``q = p - a_p``) by Woodbury:
+        ``(r I + K) e = F q - w``, ``U = q - F^T e``, and then ``F U = w + r e`` (exact
+        solves); returns the over-relaxed ``U`` and ``F U``.
+
+        Two products with ``F`` per step: forming the right-hand side ``c = F^T w + r q`` and
+        solving for it, ``U = (c - F^T (r I + K)^{-1} F c) / r``, takes three (the ``K w`` in
+        ``F c`` is folded into the solve: ``(r I + K)^{-1} K w = w - r (r I + K)^{-1} w``)."""
         lifted, alpha = self.lifted, self.alpha
         s.ratio = r = s.rho_p / s.rho_z
-        c = lifted.adjoint(s.z - s.a_z) + r * (s.p - s.a_p)
-        s.y = self.system(lifted.predict(c), s.y)
-        U = (c - lifted.adjoint(s.y)) / r
-        FU = s.y if self.system.exact else lifted.predict(U)  # F U = y for an exact solve
+        w, q = s.z - s.a_z, s.p - s.a_p
+        s.e = self.system(lifted.predict(q) - w, s.e)
+        U = q - lifted.adjoint(s.e)
+        FU = w + r * s.e if self.system.exact else lifted.predict(U)
         return alpha * U + (1 - alpha) * s.p, alpha * FU + (1 - alpha) * s.z
 
     def prox_steps(self, s: _Iterate, U, FU, it: int, checking: bool, final: bool) -> bool:
