@@ -229,6 +229,36 @@ def test_threads_give_the_same_projections(monkeypatch):
     assert_close(exact, scipy_projection(X, signs, 1, V0), V0)
 
 
+def test_split_kernels_call_blas_on_one_thread(monkeypatch):
+    """Each thread of a split call runs BLAS on one thread (its products through SciPy's BLAS
+    would otherwise fork again on every call), concurrent calls included; the limit is lifted
+    after the last call, and calls that are not split keep BLAS's own threads."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+
+    seen = []
+
+    def kernel(todo):
+        seen.append((todo.size, blas_threads()))
+
+    torch.set_num_threads(2)
+    try:
+        with threadpool_limits(limits=2, user_api="blas"):
+            _compiled._map(kernel, np.arange(2 * _compiled.THREAD_MIN_GROUPS))
+            with _compiled._SERIAL_BLAS:  # an enclosing (concurrent) user keeps the limit
+                _compiled._map(kernel, np.arange(2 * _compiled.THREAD_MIN_GROUPS))
+                assert blas_threads() == {1}
+            after = blas_threads()
+            _compiled._map(kernel, np.arange(_compiled.THREAD_MIN_GROUPS))  # one part
+    finally:
+        torch.set_num_threads(1)
+    assert [size for size, _ in seen] == [_compiled.THREAD_MIN_GROUPS] * 5
+    assert all(threads == {1} for _, threads in seen[:4])
+    assert after == {2} and seen[4][1] == {2}
+
+
 def test_float32_projections_to_float32_precision():
     X, signs = cones(50, 5, 8, seed=9)
     V0 = np.random.default_rng(3).standard_normal((5, 8, 1))
