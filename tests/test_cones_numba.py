@@ -235,28 +235,31 @@ def test_split_kernels_call_blas_on_one_thread(monkeypatch):
     after the last call, and calls that are not split keep BLAS's own threads."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    def blas_threads():
-        return {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+    def blas_threads():  # per library (a single-threaded build stays at 1 whatever is asked)
+        return {info["filepath"]: info["num_threads"] for info in threadpool_info()
+                if info["user_api"] == "blas"}
 
     seen = []
 
     def kernel(todo):
-        seen.append((todo.size, blas_threads()))
+        seen.append((todo.size, set(blas_threads().values())))
 
     torch.set_num_threads(2)
     try:
         with threadpool_limits(limits=2, user_api="blas"):
+            before = blas_threads()
             _compiled._map(kernel, np.arange(2 * _compiled.THREAD_MIN_GROUPS))
             with _compiled._SERIAL_BLAS:  # an enclosing (concurrent) user keeps the limit
                 _compiled._map(kernel, np.arange(2 * _compiled.THREAD_MIN_GROUPS))
-                assert blas_threads() == {1}
+                assert set(blas_threads().values()) == {1}
             after = blas_threads()
             _compiled._map(kernel, np.arange(_compiled.THREAD_MIN_GROUPS))  # one part
     finally:
         torch.set_num_threads(1)
+    assert 2 in before.values()
     assert [size for size, _ in seen] == [_compiled.THREAD_MIN_GROUPS] * 5
     assert all(threads == {1} for _, threads in seen[:4])
-    assert after == {2} and seen[4][1] == {2}
+    assert after == before and seen[4][1] == set(before.values())
 
 
 def test_float32_projections_to_float32_precision():
