@@ -419,6 +419,19 @@ def test_search_fit_reaches_the_enumerated_optimum_and_says_what_is_proven():
     assert est.certificate_.lower_bound <= reference.objective * (1 + 1e-6)
 
 
+@pytest.mark.parametrize("solver", ["conic", "admm"])
+def test_a_searching_fit_takes_any_named_solver(solver):
+    # the options the estimator hands the search must be ones the named solver takes (the
+    # conic solver raised "unrecognized solver setting 'device'")
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((30, 4))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int)
+    est = ConvexReLUClassifier(patterns="search", solver=solver, random_state=0).fit(X, y)
+    assert est.search_ is not None
+    assert est.solution_.solver.startswith(solver)
+    assert est.certificate_.relative_gap <= 1e-3
+
+
 def test_auto_searches_where_enumeration_is_not_cheap():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((40, 4))  # Cover's count about 180,000

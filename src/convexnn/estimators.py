@@ -224,7 +224,9 @@ class _ConvexReLU(BaseEstimator):
 
     def _search(self, X, Y, weights, loss, params, seed, reused):
         """The neuron search (:func:`~convexnn.search.neuron_search`) for this estimator."""
-        solver_options = {"device": self.device, "dtype": params["dtype"]}
+        # the conic solver computes in float64 on the CPU and takes Clarabel's settings only
+        solver_options = {} if self.solver == "conic" else {"device": self.device,
+                                                             "dtype": params["dtype"]}
         if params["max_iter"] is not None:
             solver_options["max_iter"] = params["max_iter"]
         return neuron_search(
