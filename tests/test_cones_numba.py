@@ -229,6 +229,27 @@ def test_threads_give_the_same_projections(monkeypatch):
     assert_close(exact, scipy_projection(X, signs, 1, V0), V0)
 
 
+@pytest.mark.parametrize("k", [1, 2])
+def test_prox_is_the_soft_thresholded_projection(k):
+    """``prox`` (ADMM's cone prox in one pass) against SciPy's projections, soft-thresholded
+    (``(1 - t / ||p||)_+ p``), at a threshold that zeroes about half the groups; again from the
+    first call's multipliers, whose bounds now zero groups without projecting them."""
+    rng = np.random.default_rng(8)
+    X = np.hstack([rng.standard_normal((40, 4)), np.ones((40, 1))])
+    signs = np.where(X @ rng.standard_normal((5, 12)) >= 0, 1.0, -1.0)  # cones of interior
+    V0 = rng.standard_normal((5, 12, k))
+    projections = scipy_projection(X, signs, k, V0)
+    norms = np.linalg.norm(projections, axis=0)
+    threshold = float(np.median(norms))
+    want = projections * np.maximum(0.0, 1 - threshold / norms)
+    assert threshold > 1e-3 and 0 < np.count_nonzero(norms <= threshold) < norms.size
+    projector = CompiledConeProjector(torch.as_tensor(X), torch.as_tensor(signs), k)
+    for _ in range(2):
+        got = projector.prox(torch.as_tensor(V0), threshold).numpy()
+        assert_close(got, want, V0)
+        assert np.all(got[:, norms <= threshold] == 0)
+
+
 def test_split_kernels_call_blas_on_one_thread(monkeypatch):
     """Each thread of a split call runs BLAS on one thread (its products through SciPy's BLAS
     would otherwise fork again on every call), concurrent calls included; the limit is lifted

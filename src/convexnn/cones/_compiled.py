@@ -449,9 +449,6 @@ class CompiledConeProjector(ProjectorState):
     zero-allocated, so memory is only committed for the groups that get projected.
     """
 
-    #: the kernels compute each group's constraint values themselves, in float64
-    uses_margins = False
-
     def __init__(self, X: torch.Tensor, signs: torch.Tensor, k: int, max_steps: int = 200):
         self.X, self.max_steps = X, max_steps
         self._signs = signs.detach().T.repeat_interleave(k, dim=0).contiguous().to(X.dtype)
@@ -483,13 +480,13 @@ class CompiledConeProjector(ProjectorState):
         capacity = cls._capacity(n, d)
         return groups * capacity * (capacity + 1) // 2 * 8
 
-    def __call__(self, V0: torch.Tensor, columns: torch.Tensor, margins: torch.Tensor | None,
+    def __call__(self, V0: torch.Tensor, columns: torch.Tensor, margins: torch.Tensor,
                  steps: int | None = None) -> torch.Tensor:
         """``V0`` (d, Q, k) with the flattened groups ``columns`` (distinct) projected onto
         their cones.
 
         ``margins`` (n, Q k), the constraint values ``S * (X V0)``, are part of the interface
-        only (None will do): the violations are recomputed in float64 from the points. With ``steps`` the
+        only: the violations are recomputed in float64 from the points. With ``steps`` the
         Lawson-Hanson iteration is cut after that many steps (closer to the cone, never
         farther; no fallback); by default the projection is exact.
         """
@@ -501,6 +498,31 @@ class CompiledConeProjector(ProjectorState):
             moves = self._lawson_hanson(v0, cols, steps)
             flat[:, columns] += torch.from_numpy(moves).T.to(flat.dtype)
         return flat.reshape(V0.shape)
+
+    def prox(self, V0: torch.Tensor, threshold: float, steps: int | None = None) -> torch.Tensor:
+        """The prox of ``threshold ||.|| + I_K`` of every group of ``V0`` (d, Q, k): the group
+        soft-thresholding of its projection, zero without projecting where :meth:`bounds` (or
+        the point's norm) is at most ``threshold``; ``steps`` as in :meth:`__call__`.
+
+        What ADMM's ``ConeProx`` computes from :meth:`bounds`, :meth:`__call__` and
+        ``group_soft_threshold`` for any projector, in one pass over float64 arrays: a third
+        of a small program's iteration was the dozen tensor operations in between (60 x 3
+        points, cross-entropy, 36 patterns: 0.33 ms of 0.9 ms, measured)."""
+        d = V0.shape[0]
+        points = V0.detach().reshape(d, -1).T.to(torch.float64).contiguous().numpy()  # (G, d)
+        bound = np.empty(points.shape[0])
+        _map(_bounds, np.arange(points.shape[0]), self._X64.numpy(), self._kernel_signs,
+             self._k, self._a.numpy(), self._active, self._counts, points, bound)
+        np.minimum(bound, np.sqrt(np.einsum("gd,gd->g", points, points)), out=bound)
+        cols = np.flatnonzero(bound > threshold)
+        out = np.zeros_like(points)
+        if cols.size:
+            projected = points[cols]
+            projected += self._lawson_hanson(projected, cols, steps)
+            norms = np.sqrt(np.einsum("gd,gd->g", projected, projected))
+            scale = np.maximum(0.0, 1.0 - threshold / np.maximum(norms, np.finfo(float).tiny))
+            out[cols] = projected * scale[:, None]
+        return torch.from_numpy(out.T).to(V0.dtype).reshape(V0.shape)
 
     def bounds(self, flat: torch.Tensor) -> torch.Tensor:
         """``||v + B a||`` per group of ``flat`` (d, Q k) over the kept passive sets (where the

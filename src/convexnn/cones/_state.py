@@ -11,9 +11,6 @@ class ProjectorState:
 
     _signs: torch.Tensor
     _a: torch.Tensor
-    #: whether a call reads its ``margins`` argument (``S * (X V0)``); when it does not, a caller
-    #: may pass None instead of forming them
-    uses_margins = True
 
     @property
     def signs(self) -> torch.Tensor:
