@@ -540,3 +540,13 @@ def test_fit_runs_on_one_thread_and_restores_the_count(regression, monkeypatch):
                     if pool["filepath"] in limited} == limited  # restored
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("verbose, prints", [(True, True), (1, True), (False, False), (0, False)])
+def test_verbose_takes_a_bool_or_an_int(verbose, prints, capsys):
+    # scikit-learn's estimators take verbose=True; it prints the search's rounds
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((30, 3))
+    y = X[:, 0] - X[:, 1] ** 2
+    ConvexReLURegressor(patterns="search", verbose=verbose, random_state=0).fit(X, y)
+    assert ("[search] round" in capsys.readouterr().out) == prints

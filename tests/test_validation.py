@@ -114,7 +114,7 @@ def _entry_points():
         ("regressor text y", lambda: ConvexReLURegressor().fit(X, y.astype(str)), TypeError,
          "y must hold real numbers; got text"),
         ("verbose", _fit(ConvexReLURegressor, verbose="loud"), TypeError,
-         "verbose must be an integer; got 'loud'"),
+         "verbose must be an integer or a bool; got 'loud'"),
         ("standardize", _fit(ConvexReLURegressor, standardize="yes"), TypeError,
          "standardize must be True or False"),
         ("random_state", _fit(ConvexReLUClassifier, random_state="a", patterns="sampled"),

@@ -150,8 +150,8 @@ class _ConvexReLU(BaseEstimator):
             raise ValueError(f"tol must be None or a positive number; got {self.tol!r}")
         if self.dtype not in _DTYPES and self.dtype not in _DTYPES.values():
             raise ValueError(f"dtype must be one of {list(_DTYPES)}; got {self.dtype!r}")
-        if isinstance(self.verbose, bool) or not isinstance(self.verbose, numbers.Integral):
-            raise TypeError(f"verbose must be an integer; got {self.verbose!r}")
+        if not isinstance(self.verbose, numbers.Integral):  # True and False are 1 and 0
+            raise TypeError(f"verbose must be an integer or a bool; got {self.verbose!r}")
         check_device(self.device)
         return {
             "beta": check_beta(self.beta),
@@ -429,8 +429,8 @@ default="adam"
         Where first-order solvers compute (e.g. ``"cuda"``).
     dtype : {"float64", "float32"}, default="float64"
         Precision of the first-order solvers.
-    verbose : int, default=0
-        If positive, the solver prints its progress.
+    verbose : int or bool, default=0
+        If positive (or True), the solver prints its progress.
     standardize : bool, default=False
         Solve the program on standardized features ``(x - mean) / scale`` (weighted by
         ``sample_weight``; constant features keep scale 1; without ``bias`` only scaled, not
