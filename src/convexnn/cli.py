@@ -821,7 +821,7 @@ def _demo(args, progress) -> int:
 def _demo_run(args, X_train, X_test, Y_train, Y_test, progress) -> int:
     from .baselines import train_nonconvex
     from .certificates import certify_network
-    from .estimators import SEARCH_PROGRESS, SEARCH_ROUNDS
+    from .estimators import SEARCH_PROGRESS, SEARCH_ROUNDS, SEARCH_TOL
     from .search import neuron_search
 
     runs = []
@@ -838,7 +838,8 @@ def _demo_run(args, X_train, X_test, Y_train, Y_test, progress) -> int:
     progress("searching for the network's patterns (the estimators' default fit)")
     start = time.perf_counter()
     search = neuron_search(
-        X_train, Y_train, beta=args.beta, initial_patterns=args.n_patterns, tol=args.tol,
+        X_train, Y_train, beta=args.beta, initial_patterns=args.n_patterns,
+        tol=SEARCH_TOL if args.tol is None else args.tol,
         max_rounds=SEARCH_ROUNDS, min_progress=SEARCH_PROGRESS, seed=args.seed,
         seed_network="adam",
         time_limit=args.time_limit,
@@ -1006,9 +1007,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="weight decay (default 1e-3)")
     demo.add_argument("--n-patterns", type=_positive_int, default=20,
                       help="Gaussian directions the neuron search starts from (default 20)")
-    demo.add_argument("--tol", type=_positive_float, default=1e-4,
-                      help="certified relative duality gap of the first-order solvers "
-                           "(default 1e-4)")
+    demo.add_argument("--tol", type=_positive_float, default=None,
+                      help="certified relative duality gap of the search's final solve "
+                           "(default: the estimators', 1e-3)")
     demo.add_argument("--width", type=_positive_int, default=200,
                       help="hidden neurons of the Adam-trained network (default 200)")
     _add_solver_argument(demo)
