@@ -23,7 +23,7 @@ from convexnn.cones import ConeProjector, _torch
 from convexnn.losses import get_loss
 from convexnn.solvers import admm, augmented_lagrangian, conic, proximal, solve
 from convexnn.solvers._common import Lifted
-from convexnn.solvers._linsys import DirectSolver, GramSolver
+from convexnn.solvers._linsys import DirectSolver, GramSolver, NystromPCG
 
 TOL = 1e-6
 #: one-hot targets for the multi-class problems
@@ -186,12 +186,15 @@ def test_admm_linear_solver_paths_match_reference(linear_solver):
     assert solution.objective == pytest.approx(reference("squared"), rel=TOL, abs=1e-12)
 
 
-def test_admm_auto_linear_solver_factors_the_smaller_matrix():
+def test_admm_auto_linear_solver_factors_the_smaller_matrix(monkeypatch):
     ops = problem("squared").operators()
     lifted = Lifted(ops)
     n, size = lifted.n, lifted.d * lifted.Q
     assert n <= size  # this small problem: the n x n sample-space matrix is the smaller one
     assert isinstance(admm._linear_system(lifted, "auto", 10, 1e-10), DirectSolver)
+    monkeypatch.setattr(admm, "DIRECT_MAX_SAMPLES", n - 1)  # too many samples to factor: CG
+    assert isinstance(admm._linear_system(lifted, "auto", 10, 1e-10), NystromPCG)
+    monkeypatch.undo()
     X = np.random.default_rng(0).standard_normal((size + 50, 2))
     y = np.maximum(X[:, 0], 0)
     many = ConvexProblem.build(X, y, beta=1e-3, n_patterns=5, seed=0)
