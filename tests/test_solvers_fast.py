@@ -393,3 +393,23 @@ def test_targets_of_extreme_scale_solve_as_the_rescaled_program(scale, solver):
     # ADMM certifies 1e-6 relative, Clarabel 1e-9
     assert solution.objective / scale**2 == pytest.approx(reference.objective, rel=2e-6)
     assert certify(solution).relative_gap < 2e-6
+
+
+@pytest.mark.parametrize("entries_limit, inside", [(10**12, 1), (1, 3)])
+def test_small_first_order_solves_run_torch_on_one_thread(monkeypatch, entries_limit, inside):
+    # a second torch thread made small ADMM solves up to 1.9x slower (convexnn._threads); the
+    # caller's count is restored afterwards, and large programs keep it
+    import convexnn.solvers as solvers_module
+
+    seen = []
+    monkeypatch.setattr(admm, "solve", lambda problem, **options: seen.append(
+        torch.get_num_threads()) or "solved")
+    monkeypatch.setattr(solvers_module, "ONE_THREAD_MAX_ENTRIES", entries_limit)
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        assert solvers_module.solve(problem("squared"), "admm") == "solved"
+        after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [inside] and after == 3

@@ -11,7 +11,9 @@ from dataclasses import replace
 from importlib import import_module
 
 import numpy as np
+import torch
 
+from .._threads import ONE_THREAD_MAX_ENTRIES, one_torch_thread
 from .._validation import check_instance
 from ..problem import ConvexProblem
 from ..solution import ConvexSolution
@@ -98,7 +100,19 @@ def solve(problem, solver: str = "auto", **options):
             solution = _solve_with(fallback, problem, _fallback_options(fallback, options))
             return replace(solution, reason=f"{solution.reason} (solver 'auto': {exc}; "
                                             f"solved by {fallback} instead)")
-    return _solve_with(name, problem, options)
+    with one_torch_thread(_small_on_cpu(problem, name, options)):
+        return _solve_with(name, problem, options)
+
+
+def _small_on_cpu(problem, name: str, options: dict) -> bool:
+    """Whether a first-order solve is small enough that a second torch thread only costs
+    time (:data:`convexnn._threads.ONE_THREAD_MAX_ENTRIES`)."""
+    n, d, P, k = problem.shape
+    try:
+        on_cpu = torch.device(options.get("device", "cpu")).type == "cpu"
+    except (RuntimeError, TypeError):  # not a device: the solver says so in its own words
+        return False
+    return name != "conic" and on_cpu and n * d * 2 * P * k < ONE_THREAD_MAX_ENTRIES
 
 
 def _first_order(problem) -> str:
