@@ -229,11 +229,14 @@ def test_threads_give_the_same_projections(monkeypatch):
     assert_close(exact, scipy_projection(X, signs, 1, V0), V0)
 
 
-@pytest.mark.parametrize("k", [1, 2])
-def test_prox_is_the_soft_thresholded_projection(k):
-    """``prox`` (ADMM's cone prox in one pass) against SciPy's projections, soft-thresholded
+@pytest.mark.parametrize("k, capacity, threads", [(1, 8, 1), (2, 8, 1), (1, -2, 1), (2, 8, 3)])
+def test_prox_is_the_soft_thresholded_projection(monkeypatch, k, capacity, threads):
+    """``prox`` (ADMM's cone prox in one call) against SciPy's projections, soft-thresholded
     (``(1 - t / ||p||)_+ p``), at a threshold that zeroes about half the groups; again from the
-    first call's multipliers, whose bounds now zero groups without projecting them."""
+    first call's multipliers, whose bounds now zero groups without projecting them. Also with
+    passive sets too small for some groups (SciPy finishes those) and split over threads."""
+    monkeypatch.setattr(_compiled, "EXTRA_CAPACITY", capacity)
+    monkeypatch.setattr(_compiled, "THREAD_MIN_GROUPS", 4)
     rng = np.random.default_rng(8)
     X = np.hstack([rng.standard_normal((40, 4)), np.ones((40, 1))])
     signs = np.where(X @ rng.standard_normal((5, 12)) >= 0, 1.0, -1.0)  # cones of interior
@@ -244,10 +247,19 @@ def test_prox_is_the_soft_thresholded_projection(k):
     want = projections * np.maximum(0.0, 1 - threshold / norms)
     assert threshold > 1e-3 and 0 < np.count_nonzero(norms <= threshold) < norms.size
     projector = CompiledConeProjector(torch.as_tensor(X), torch.as_tensor(signs), k)
-    for _ in range(2):
-        got = projector.prox(torch.as_tensor(V0), threshold).numpy()
-        assert_close(got, want, V0)
-        assert np.all(got[:, norms <= threshold] == 0)
+    handed, fallback = [], projector._scipy_fallback
+    monkeypatch.setattr(projector, "_scipy_fallback",
+                        lambda v0, cols, unfinished, moves: (handed.append(unfinished.size),
+                                                             fallback(v0, cols, unfinished, moves)))
+    torch.set_num_threads(threads)
+    try:
+        for _ in range(2):
+            got = projector.prox(torch.as_tensor(V0), threshold).numpy()
+            assert_close(got, want, V0)
+            assert np.all(got[:, norms <= threshold] == 0)
+    finally:
+        torch.set_num_threads(1)
+    assert (sum(handed) > 0) == (capacity < 0)
 
 
 def test_split_kernels_call_blas_on_one_thread(monkeypatch):

@@ -51,7 +51,7 @@ THREAD_MIN_GROUPS = 64
 #: groups per product ``P X^T`` of a compiled pass (its result stays in cache)
 BLOCK = 64
 
-DONE, STEPPED, STUCK = 0, 1, 2
+DONE, STEPPED, STUCK, SKIPPED = 0, 1, 2, 3
 #: sums may be reordered (vectorized); no other fast-math liberty (NaN tests stay meaningful)
 _JIT = {"cache": True, "nogil": True, "fastmath": {"reassoc", "contract"}}
 
@@ -336,22 +336,69 @@ def _project(todo, block, X, signs, k, A, columns, V0, tols, factors, active, co
 
 
 @njit(**_JIT)
-def _bounds(todo, X, signs, k, A, active, counts, points, out):
-    """``out[g] = ||v_g + sum_{j in P_g} a_gj b_gj||`` for the groups ``todo``, with the kept
-    passive sets (``points`` (groups, d) holds the ``v_g``): O(m d) per group, where the dense
+def _bound(g, X, signs, k, A, active, counts, points, point):
+    """``||v_g + sum_{j in P_g} a_gj b_gj||`` with the kept passive set of group ``g``
+    (``points`` (groups, d) holds the ``v_g``; ``point`` is scratch): O(m d), where the dense
     ``X^T (S * A)`` costs O(n d)."""
+    s = signs[g // k]
+    for c in range(X.shape[1]):
+        point[c] = points[g, c]
+    for j in range(counts[g]):
+        i = active[g, j]
+        coef = A[g, i] * s[i]
+        for c in range(X.shape[1]):
+            point[c] += coef * X[i, c]
+    return np.sqrt(np.dot(point, point))
+
+
+@njit(**_JIT)
+def _bounds(todo, X, signs, k, A, active, counts, points, out):
+    """``out[g]`` = :func:`_bound` of each group ``g`` of ``todo``."""
+    point = np.empty(X.shape[1])
+    for g in todo:
+        out[g] = _bound(g, X, signs, k, A, active, counts, points, point)
+
+
+@njit(**_JIT)
+def _prox_groups(todo, block, X, signs, k, A, points, threshold, precision, row_norm, factors,
+                 active, counts, ridge, budget, verify, out, status):
+    """ADMM's cone prox for the groups ``todo`` (rows of ``points``): zero (status
+    ``SKIPPED``) where the kept passive set's bound or the point's norm is at most
+    ``threshold``; else the Lawson-Hanson projection (:func:`_project`, its status kept),
+    soft-thresholded by ``threshold``, into ``out``."""
     d = X.shape[1]
     point = np.empty(d)
+    cols = np.empty(todo.shape[0], dtype=np.int64)
+    m = 0
     for g in todo:
-        s = signs[g // k]
+        bound = min(_bound(g, X, signs, k, A, active, counts, points, point),
+                    np.sqrt(np.dot(points[g], points[g])))
+        if bound > threshold:
+            cols[m] = g
+            m += 1
+        else:
+            out[g] = 0.0
+            status[g] = SKIPPED
+    cols = cols[:m]
+    v0 = np.empty((m, d))
+    tols = np.empty(m)
+    for t in range(m):
+        v0[t] = points[cols[t]]
+        tols[t] = precision * row_norm * np.sqrt(np.dot(v0[t], v0[t]))
+    moves = np.zeros((m, d))
+    stepped = np.empty(m, dtype=np.int64)
+    _project(np.arange(m), block, X, signs, k, A, cols, v0, tols, factors, active, counts,
+             ridge, moves, budget, verify, stepped)
+    for t in range(m):
+        g = cols[t]
+        norm = 0.0
         for c in range(d):
-            point[c] = points[g, c]
-        for j in range(counts[g]):
-            i = active[g, j]
-            coef = A[g, i] * s[i]
-            for c in range(d):
-                point[c] += coef * X[i, c]
-        out[g] = np.sqrt(np.dot(point, point))
+            out[g, c] = v0[t, c] + moves[t, c]
+            norm += out[g, c] * out[g, c]
+        scale = max(0.0, 1.0 - threshold / max(np.sqrt(norm), 1e-300))
+        for c in range(d):
+            out[g, c] *= scale
+        status[g] = stepped[t]
 
 
 @njit(**_JIT)
@@ -505,23 +552,28 @@ class CompiledConeProjector(ProjectorState):
         the point's norm) is at most ``threshold``; ``steps`` as in :meth:`__call__`.
 
         What ADMM's ``ConeProx`` computes from :meth:`bounds`, :meth:`__call__` and
-        ``group_soft_threshold`` for any projector, in one pass over float64 arrays: a third
-        of a small program's iteration was the dozen tensor operations in between (60 x 3
-        points, cross-entropy, 36 patterns: 0.33 ms of 0.9 ms, measured)."""
+        ``group_soft_threshold`` for any projector, in one compiled call: around three calls,
+        the dozen tensor operations in between took a third of a small program's iteration
+        (60 x 3 points, cross-entropy, 36 patterns: 0.33 ms of 0.9 ms, measured)."""
         d = V0.shape[0]
         points = V0.detach().reshape(d, -1).T.to(torch.float64).contiguous().numpy()  # (G, d)
-        bound = np.empty(points.shape[0])
-        _map(_bounds, np.arange(points.shape[0]), self._X64.numpy(), self._kernel_signs,
-             self._k, self._a.numpy(), self._active, self._counts, points, bound)
-        np.minimum(bound, np.sqrt(np.einsum("gd,gd->g", points, points)), out=bound)
-        cols = np.flatnonzero(bound > threshold)
-        out = np.zeros_like(points)
-        if cols.size:
-            projected = points[cols]
-            projected += self._lawson_hanson(projected, cols, steps)
-            norms = np.sqrt(np.einsum("gd,gd->g", projected, projected))
-            scale = np.maximum(0.0, 1.0 - threshold / np.maximum(norms, np.finfo(float).tiny))
-            out[cols] = projected * scale[:, None]
+        out = np.empty_like(points)
+        status = np.empty(points.shape[0], dtype=np.int64)
+        # exact projections verify the groups of the last step before any SciPy fallback
+        budget, verify = (self.max_steps, 1) if steps is None else (steps, 0)
+        _map(_prox_groups, np.arange(points.shape[0]), BLOCK, self._X64.numpy(),
+             self._kernel_signs, self._k, self._a.numpy(), points, threshold, self.precision,
+             self.row_norm, self._factors, self._active, self._counts, self._ridge, budget,
+             verify, out, status)
+        if steps is None:
+            cols = np.flatnonzero((status != DONE) & (status != SKIPPED))
+            if cols.size:
+                v0 = points[cols]
+                moves = np.zeros_like(v0)
+                self._scipy_fallback(v0, cols, np.arange(cols.size), moves)
+                projected = v0 + moves
+                norms = np.maximum(np.linalg.norm(projected, axis=1), 1e-300)
+                out[cols] = projected * np.maximum(0.0, 1.0 - threshold / norms)[:, None]
         return torch.from_numpy(out.T).to(V0.dtype).reshape(V0.shape)
 
     def bounds(self, flat: torch.Tensor) -> torch.Tensor:
