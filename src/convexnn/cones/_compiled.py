@@ -428,9 +428,9 @@ def _executor(threads: int) -> ThreadPoolExecutor:
 
 
 class _SerialBLAS:
-    """A context in which the BLAS libraries loaded in the process (the compiled kernels'
-    products go through SciPy's) run on one thread; nested and concurrent entries share one
-    limit, lifted when the last one exits.
+    """A context in which the BLAS libraries loaded at its first use (the compiled kernels'
+    products go through SciPy's, loaded with this module) run on one thread; nested and
+    concurrent entries share one limit, lifted when the last one exits.
 
     The kernels of a call split over threads each call BLAS; at its default of one thread per
     core every call then also forks, and on the 2-core machine one projection of digits' 2,000
