@@ -172,9 +172,9 @@ def test_warm_starts_give_the_cold_answers():
 @pytest.mark.parametrize("kind", [CompiledConeProjector, ConeProjector])
 @pytest.mark.parametrize("steps", [None, 1])
 def test_bounds_are_the_kept_multipliers_bound_and_release_forgets_them(kind, steps):
-    # bounds(v) = ||v + B a|| with the kept multipliers a (the compiled one sums over the kept
-    # passive sets, the torch one over all rows): an upper bound of ||P_K v|| (SciPy), at the
-    # next ADMM-like point; release zeroes the multipliers, and the projections stay exact
+    # bounds(v) = ||v + B a|| with the kept multipliers a: an upper bound of ||P_K v|| (SciPy),
+    # at the next ADMM-like point; release zeroes the multipliers, and the projections stay
+    # exact (the compiled projector refactors the passive sets it then finds changed)
     n, d, patterns, k = 90, 7, 12, 2
     X, signs = cones(n, d, patterns, seed=13, degenerate=True)
     projector = kind(torch.as_tensor(X), torch.as_tensor(signs), k)

@@ -352,14 +352,6 @@ def _bound(g, X, signs, k, A, active, counts, points, point):
 
 
 @njit(**_JIT)
-def _bounds(todo, X, signs, k, A, active, counts, points, out):
-    """``out[g]`` = :func:`_bound` of each group ``g`` of ``todo``."""
-    point = np.empty(X.shape[1])
-    for g in todo:
-        out[g] = _bound(g, X, signs, k, A, active, counts, points, point)
-
-
-@njit(**_JIT)
 def _prox_groups(todo, block, X, signs, k, A, points, threshold, precision, row_norm, factors,
                  active, counts, ridge, budget, verify, out, status):
     """ADMM's cone prox for the groups ``todo`` (rows of ``points``): zero (status
@@ -399,15 +391,6 @@ def _prox_groups(todo, block, X, signs, k, A, points, threshold, precision, row_
         for c in range(d):
             out[g, c] *= scale
         status[g] = stepped[t]
-
-
-@njit(**_JIT)
-def _release(groups, A, counts):
-    """Zero the multipliers and passive sets of the groups flagged in ``groups``."""
-    for g in range(groups.shape[0]):
-        if groups[g]:
-            A[g, :] = 0.0
-            counts[g] = 0
 
 
 # --------------------------------------------------------------------------------- threads
@@ -548,10 +531,11 @@ class CompiledConeProjector(ProjectorState):
 
     def prox(self, V0: torch.Tensor, threshold: float, steps: int | None = None) -> torch.Tensor:
         """The prox of ``threshold ||.|| + I_K`` of every group of ``V0`` (d, Q, k): the group
-        soft-thresholding of its projection, zero without projecting where :meth:`bounds` (or
-        the point's norm) is at most ``threshold``; ``steps`` as in :meth:`__call__`.
+        soft-thresholding of its projection, zero without projecting where the bound
+        ``||v + B a||`` over the kept passive set (or the point's norm) is at most
+        ``threshold``; ``steps`` as in :meth:`__call__`.
 
-        What ADMM's ``ConeProx`` computes from :meth:`bounds`, :meth:`__call__` and
+        What ADMM's ``ConeProx`` computes from ``bounds``, :meth:`__call__` and
         ``group_soft_threshold`` for any projector, in one compiled call: around three calls,
         the dozen tensor operations in between took a third of a small program's iteration
         (60 x 3 points, cross-entropy, 36 patterns: 0.33 ms of 0.9 ms, measured)."""
@@ -559,8 +543,7 @@ class CompiledConeProjector(ProjectorState):
         points = V0.detach().reshape(d, -1).T.to(torch.float64).contiguous().numpy()  # (G, d)
         out = np.empty_like(points)
         status = np.empty(points.shape[0], dtype=np.int64)
-        # exact projections verify the groups of the last step before any SciPy fallback
-        budget, verify = (self.max_steps, 1) if steps is None else (steps, 0)
+        budget, verify = self._budget(steps)
         _map(_prox_groups, np.arange(points.shape[0]), BLOCK, self._X64.numpy(),
              self._kernel_signs, self._k, self._a.numpy(), points, threshold, self.precision,
              self.row_norm, self._factors, self._active, self._counts, self._ridge, budget,
@@ -576,19 +559,11 @@ class CompiledConeProjector(ProjectorState):
                 out[cols] = projected * np.maximum(0.0, 1.0 - threshold / norms)[:, None]
         return torch.from_numpy(out.T).to(V0.dtype).reshape(V0.shape)
 
-    def bounds(self, flat: torch.Tensor) -> torch.Tensor:
-        """``||v + B a||`` per group of ``flat`` (d, Q k) over the kept passive sets (where the
-        multipliers are: the support of ``a`` is the passive set, except after a SciPy fallback,
-        where the passive set's part of ``a`` still gives an upper bound)."""
-        points = flat.detach().T.to(torch.float64).contiguous().numpy()
-        out = np.empty(points.shape[0])
-        _map(_bounds, np.arange(points.shape[0]), self._X64.numpy(), self._kernel_signs,
-             self._k, self._a.numpy(), self._active, self._counts, points, out)
-        return torch.from_numpy(out).to(flat.dtype)
-
-    def release(self, groups: torch.Tensor) -> None:
-        """Forget the multipliers and passive sets of ``groups`` (a (Q k,) boolean mask)."""
-        _release(groups.cpu().numpy(), self._a.numpy(), self._counts)
+    def _budget(self, steps: int | None) -> tuple[int, int]:
+        """``(outer steps, verifying searches)`` of a call: exact projections (``steps`` None)
+        take up to ``max_steps`` and verify the groups of the last step before any SciPy
+        fallback; truncated ones take ``steps`` and verify nothing."""
+        return (self.max_steps, 1) if steps is None else (steps, 0)
 
     def _lawson_hanson(self, v0: np.ndarray, cols: np.ndarray, steps: int | None) -> np.ndarray:
         """Lawson-Hanson for the groups ``cols`` at the points ``v0`` (G, d), warm started;
@@ -596,8 +571,7 @@ class CompiledConeProjector(ProjectorState):
         tols = self.precision * self.row_norm * np.linalg.norm(v0, axis=1)
         moves = np.zeros_like(v0)
         status = np.empty(cols.size, dtype=np.int64)
-        # exact projections verify the groups of the last step before any SciPy fallback
-        budget, verify = (self.max_steps, 1) if steps is None else (steps, 0)
+        budget, verify = self._budget(steps)
         _map(_project, np.arange(cols.size), BLOCK, self._X64.numpy(), self._kernel_signs,
              self._k, self._a.numpy(), cols, v0, tols, self._factors, self._active,
              self._counts, self._ridge, moves, budget, verify, status)
