@@ -38,7 +38,7 @@ def _nnls_loop(problem, Lam: np.ndarray) -> tuple[float, int]:
     from convexnn._duality import cone_maximum
 
     ops = problem.operators()
-    G = ops.adjoint(torch.as_tensor(Lam, dtype=ops.dtype)).numpy()
+    G = ops.correlations(torch.as_tensor(Lam, dtype=ops.dtype)).numpy()
     norms = np.linalg.norm(G, axis=0)
     best, calls = 0.0, 0
     for flat in np.argsort(norms, axis=None)[::-1]:

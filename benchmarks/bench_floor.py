@@ -4,7 +4,7 @@ For each data set's program (shape ``n, d, P, k``; on ``--device`` in ``--dtype`
 
 * **gated relaxation**: the two-matmul floor, one bare ``(n x d) @ (d x Pk)`` product and one
   bare ``(d x n) @ (n x Pk)`` product (the least an iteration of a first-order method computes);
-  the library's masked products (``predict`` and ``adjoint`` of ``solvers._common.Lifted``);
+  the library's masked products (``predict`` and ``adjoint`` of ``problem.Operators``);
   FISTA's measured time per iteration (the slope of its certificate history);
 * **program (8)**: ADMM's time per iteration over its first ``--admm-iterations`` iterations
   (set-up included), and the kernels of ONE batched Lawson-Hanson step of its cone projections
@@ -63,9 +63,8 @@ def _products(problem, args) -> list[dict]:
     import torch
 
     from convexnn.solvers import solve
-    from convexnn.solvers._common import Lifted
 
-    lifted = Lifted(problem.operators(args.device, args._dtype))
+    lifted = problem.operators(args.device, args._dtype)
     device, dtype = lifted.X.device, lifted.X.dtype
     generator = torch.Generator(device=device).manual_seed(args.seed)
     U = torch.randn(lifted.d, lifted.Q, problem.shape[3], generator=generator, device=device,

@@ -56,8 +56,9 @@ class _Recorder:
 
 def _record(problem, iterations: int):
     """The points ``V0`` (d, Q, k) that ADMM's cone prox projects, iteration after iteration."""
+    from convexnn import _sharding
     from convexnn.cones import _projections
-    from convexnn.solvers import _sharding, solve
+    from convexnn.solvers import solve
 
     points, original, made = [], _sharding.Sharding.cone_projector, []
 
@@ -98,13 +99,12 @@ def _difference(first, second) -> float:
 
 
 def calls(name: str, args) -> list[dict]:
-    from convexnn.solvers._common import Lifted
     from convexnn.solvers.admm import CHEAP_STEPS
 
     n, patterns, beta = SETTINGS[name]
     data = common.load_dataset(name, n=n, seed=args.seed)
     problem = common.build_problem(data, beta=beta, n_patterns=patterns, seed=args.seed)
-    lifted = Lifted(problem.operators())
+    lifted = problem.operators()
     points = _record(problem, args.record_iterations)
     rows = []
     for mode, steps in ((f"warm, {CHEAP_STEPS} steps", CHEAP_STEPS), ("warm, exact", None)):

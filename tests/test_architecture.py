@@ -18,8 +18,8 @@ What an import adds to the graph:
 
 Imports under ``if TYPE_CHECKING:`` are left out: they never run, so they cannot form a runtime
 cycle, and they are the way to name, in an annotation only, a type of a module that depends on
-this one (``solvers/_linsys.py`` names ``solvers._common.Lifted`` so). The test lists the ones it
-left out when it fails, since one pointing up the layers deserves a look.
+this one. The test lists the ones it left out when it fails, since one pointing up the layers
+deserves a look.
 
 The cone kernels (``convexnn.cones``) are the lowest layer: besides the cycle rule, a test checks
 that they import no other module of the package.

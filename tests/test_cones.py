@@ -76,7 +76,7 @@ def _reference(problem, Lam):
 def _batched(problem, Lam):
     """Every group's value by :func:`cone_maxima`, laid out as :func:`_reference`'s."""
     ops = problem.operators()
-    G = ops.adjoint(torch.as_tensor(Lam))
+    G = ops.correlations(torch.as_tensor(Lam))
     signed = torch.stack([G, -G], dim=3).reshape(G.shape[0], G.shape[1], -1)
     return cone_maxima(ops.X, signed, ops.S).numpy().reshape(G.shape[1], G.shape[2], 2)
 
@@ -122,7 +122,7 @@ def test_cone_maxima_of_chosen_groups_and_blocks(monkeypatch):
     problem, index = _problem(3)
     Lam = _dual(problem, index, "structured", 3)
     ops = problem.operators()
-    G = ops.adjoint(torch.as_tensor(Lam))
+    G = ops.correlations(torch.as_tensor(Lam))
     whole = cone_maxima(ops.X, G, ops.S)
     columns = torch.tensor([5, 0, 2 * index + 1, 7])
     np.testing.assert_allclose(cone_maxima(ops.X, G, ops.S, columns),

@@ -17,7 +17,6 @@ import torch
 from convexnn import ConvexProblem, certify
 from convexnn.solution import ConvexSolution
 from convexnn.solvers import admm, conic
-from convexnn.solvers._common import Lifted
 from convexnn.solvers._polish import polish
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -45,7 +44,7 @@ def test_polish_reaches_the_conic_optimum_from_a_loose_point(loss, gated, k):
     problem = small_problem(loss, gated, k)
     reference = conic.solve(problem).objective
     loose = admm.solve(problem, tol=1e-2)
-    lifted = Lifted(problem.operators())
+    lifted = problem.operators()
     blocks = [loose.V] if gated else [loose.V, loose.W]
     U = torch.cat([torch.as_tensor(B) for B in blocks], dim=1)
     result = polish(lifted, U, None)
@@ -64,7 +63,7 @@ def test_polish_declines_the_hinge_loss():
     problem = small_problem("hinge", False)
     point = admm.solve(problem, tol=1e-2)
     U = torch.cat([torch.as_tensor(point.V), torch.as_tensor(point.W)], dim=1)
-    assert polish(Lifted(problem.operators()), U, None) is None
+    assert polish(problem.operators(), U, None) is None
 
 
 def test_admm_polishes_its_long_tail(monkeypatch, capsys):

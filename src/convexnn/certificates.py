@@ -195,7 +195,7 @@ def dual_constraint_max(problem: ConvexProblem, Lam: np.ndarray, *,
     """
     gated = problem.gated if gated is None else gated
     ops = problem.operators()
-    G = ops.adjoint(torch.as_tensor(Lam, dtype=ops.dtype)).numpy()  # (d, P, k): X^T D_i lam_c
+    G = ops.correlations(torch.as_tensor(Lam, dtype=ops.dtype)).numpy()  # (d, P, k): X^T D_i lam_c
     norms = np.linalg.norm(G, axis=0)
     if gated:
         return float(norms.max(initial=0.0))
@@ -301,10 +301,10 @@ def certify(solution, *, dual_check: str = "program") -> Certificate:
     V = torch.as_tensor(solution.V, dtype=ops.dtype)
     W = None if solution.W is None else torch.as_tensor(solution.W, dtype=ops.dtype)
     primal = float(ops.objective(V, W))
-    violation = 0.0
-    if W is not None:
-        violation = float(max(ops.cone_violation(V).max(), ops.cone_violation(W).max()))
-    Z = ops.predict(V if W is None else V - W)
+    U = ops.stack(V, W)
+    pre = ops.preactivations(U)
+    violation = 0.0 if problem.gated else float(ops.cone_violation(pre).max())
+    Z = ops.predict_from(pre)
     candidates = [ops.loss_gradient(Z).numpy()]
     if solution.dual is not None:
         candidates.append(solution.dual)

@@ -42,6 +42,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from ._sharding import Sharding
 from ._validation import check_device, check_dtype, check_matrix, check_positive_int
 from .patterns import Patterns, add_bias
 from .problem import ConvexProblem, Operators
@@ -49,7 +50,7 @@ from .solution import ConvexSolution
 from .solvers import SOLVERS
 from .solvers._linsys import GramSolver
 from .solvers._sharded import ShardedConeProjector
-from .solvers._sharding import PROCESS_GROUP, ActiveGroup, Sharding
+from .solvers._sharding import PROCESS_GROUP, ActiveGroup
 
 __all__ = [
     "DISTRIBUTED_SOLVERS",
@@ -259,9 +260,6 @@ class ShardedOperators(Operators):
         self.sharding = problem.sharding
         self.weights = self.weights * (self.n / problem.sharding.n_samples)
         self.loss = ShardedLoss(problem.loss, problem.sharding)
-
-    def adjoint(self, G: torch.Tensor) -> torch.Tensor:
-        return self.sharding.sum(super().adjoint(G))
 
 
 @dataclass(frozen=True)

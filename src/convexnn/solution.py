@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import torch
 from scipy.optimize import nnls
 
 from ._groups import NEGLIGIBLE, significant
@@ -97,9 +98,10 @@ class ConvexSolution:
 
     def predict_training(self) -> np.ndarray:
         """The convex model's predictions on the training data: ``sum_i D_i X (v_i - w_i)``."""
-        U = self.V if self.W is None else self.V - self.W
-        preactivations = np.einsum("nd,dpk->npk", self.problem.X, U)
-        return np.einsum("np,npk->nk", self.problem.patterns.D, preactivations)
+        ops = self.problem.operators()
+        V, W = (None if B is None else torch.as_tensor(B, dtype=ops.dtype)
+                for B in (self.V, self.W))
+        return ops.predict(ops.stack(V, W)).numpy()
 
     def cone_decomposition(self) -> ConvexSolution:
         """A feasible point of program (8) with the predictions of this gated solution.

@@ -17,14 +17,10 @@ lifted matrix is never formed. Three solvers, one interface (``set_shift``, ``__
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
 from ..cones._linalg import solve_with_factor
-
-if TYPE_CHECKING:  # annotations only
-    from ._common import Lifted
+from ..problem import Operators
 
 __all__ = ["DirectSolver", "GramSolver", "MAX_GRAM_VARIABLES", "NystromPCG"]
 
@@ -38,7 +34,7 @@ class DirectSolver:
     #: solves are exact (to rounding), so ``F U`` can be read off the solution
     exact = True
 
-    def __init__(self, lifted: Lifted):
+    def __init__(self, lifted: Operators):
         X, D = lifted.X, lifted.D
         # mask mask^T = D D^T, or 2 D D^T for (8)'s mask [D, -D]; its entries count patterns,
         # so float32 products (twice as fast) are exact up to 2^24 of them
@@ -64,7 +60,7 @@ class NystromPCG:
 
     Parameters
     ----------
-    lifted : Lifted
+    lifted : Operators
     rank : int
         Sketch size (capped at ``n``; with ``rank = n`` the preconditioner is exact).
     rtol : float
@@ -77,16 +73,16 @@ class NystromPCG:
 
     exact = False
 
-    def __init__(self, lifted: Lifted, rank: int = 200, rtol: float = 1e-10, max_cg: int = 200,
+    def __init__(self, lifted: Operators, rank: int = 200, rtol: float = 1e-10, max_cg: int = 200,
                  seed: int = 0, chunk: int = 32):
         self.lifted, self.rtol, self.max_cg = lifted, rtol, max_cg
-        n, ops = lifted.n, lifted.ops
+        n = lifted.n
         rank = min(rank, n)
-        generator = torch.Generator(device=ops.device).manual_seed(seed)
-        Omega = torch.randn(n, rank, generator=generator, dtype=ops.dtype, device=ops.device)
+        generator = torch.Generator(device=lifted.device).manual_seed(seed)
+        Omega = torch.randn(n, rank, generator=generator, dtype=lifted.dtype, device=lifted.device)
         Omega, _ = torch.linalg.qr(Omega)
         Y = torch.cat([self.apply_K(Omega[:, j:j + chunk]) for j in range(0, rank, chunk)], 1)
-        nu = torch.finfo(ops.dtype).eps * float(torch.linalg.matrix_norm(Y))
+        nu = torch.finfo(lifted.dtype).eps * float(torch.linalg.matrix_norm(Y))
         Y = Y + nu * Omega
         C = torch.linalg.cholesky(Omega.T @ Y)
         B = torch.linalg.solve_triangular(C, Y.T, upper=False).T  # Y C^{-T}
@@ -142,7 +138,7 @@ class GramSolver:
 
     Parameters
     ----------
-    lifted : Lifted
+    lifted : Operators
         The maps of the problem (samples split across processes or not).
     chunk : int
         Rows of the lifted matrix formed at once while summing the Gram matrix.

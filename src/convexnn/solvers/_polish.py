@@ -27,7 +27,7 @@ import time
 import torch
 
 from .._groups import NEGLIGIBLE
-from ._common import Lifted
+from ..problem import Operators
 from ._stopping import Gap, cone_bounds, exact_gap, gated_gap
 
 __all__ = ["polish"]
@@ -56,7 +56,7 @@ class _Faces:
     space of its face rows, stored zero-padded to ``d`` columns (``valid`` marks the real ones).
     """
 
-    def __init__(self, lifted: Lifted, U: torch.Tensor):
+    def __init__(self, lifted: Operators, U: torch.Tensor):
         norms = torch.linalg.vector_norm(U, dim=0)  # (Q, k)
         q, c = torch.nonzero(norms > NEGLIGIBLE * norms.max(), as_tuple=True)
         self.lifted, self.q, self.c = lifted, q, c
@@ -117,7 +117,7 @@ class _Faces:
     def predict(self, U: torch.Tensor) -> torch.Tensor:
         """The prediction (n, k) of the groups ``U`` (d, m)."""
         lifted = self.lifted
-        Z = torch.zeros(lifted.n, lifted.ops.k, dtype=U.dtype, device=U.device)
+        Z = torch.zeros(lifted.n, lifted.k, dtype=U.dtype, device=U.device)
         return Z.index_add_(1, self.c, self.mask * (lifted.X @ U))
 
     def back(self, G: torch.Tensor) -> torch.Tensor:
@@ -125,20 +125,20 @@ class _Faces:
         return self.lifted.X.T @ (self.mask * G[:, self.c])
 
     def objective(self, U: torch.Tensor) -> float:
-        ops = self.lifted.ops
-        return float(ops.loss_value(self.predict(U))
-                     + ops.beta * torch.linalg.vector_norm(U, dim=0).sum())
+        lifted = self.lifted
+        return float(lifted.loss_value(self.predict(U))
+                     + lifted.beta * torch.linalg.vector_norm(U, dim=0).sum())
 
     def work(self) -> float:
         """Flops of one dense Newton step (the Hessian's products and its factorization)."""
-        sizes = torch.zeros(self.lifted.ops.k, dtype=torch.float64)
+        sizes = torch.zeros(self.lifted.k, dtype=torch.float64)
         sizes.index_add_(0, self.c.cpu(), self.valid.sum(1).cpu().to(torch.float64))
         return float(self.lifted.n * (sizes**2).sum() + (sizes**3).sum() / 3)
 
     def full(self) -> torch.Tensor:
         """The stacked variable (d, Q, k) of the current groups."""
         lifted = self.lifted
-        U = torch.zeros(lifted.d, lifted.Q, lifted.ops.k, dtype=self.U.dtype,
+        U = torch.zeros(lifted.d, lifted.Q, lifted.k, dtype=self.U.dtype,
                         device=self.U.device)
         U[:, self.q, self.c] = self.U
         return U
@@ -152,7 +152,7 @@ def _newton_step(faces: _Faces) -> tuple[torch.Tensor, float] | None:
     with ``A`` the masked ``X N_g`` blocks and ``H`` the loss's per-sample Hessian; where the loss
     acts on each output separately only the output-diagonal blocks are formed.
     """
-    lifted, ops, d = faces.lifted, faces.lifted.ops, faces.lifted.d
+    lifted, d = faces.lifted, faces.lifted.d
     Z = faces.predict(faces.U)
     norms = torch.linalg.vector_norm(faces.U, dim=0)
     unit = faces.U / norms
@@ -166,28 +166,28 @@ def _newton_step(faces: _Faces) -> tuple[torch.Tensor, float] | None:
     index = position.reshape(-1)[coordinates]  # z position of each valid (g, i), row-major
     grad = torch.zeros(index.numel(), dtype=Z.dtype, device=Z.device)
     grad[index] = torch.einsum("gdr,dg->gr", faces.N,
-                               faces.back(ops.loss_gradient(Z)) + ops.beta * unit
+                               faces.back(lifted.loss_gradient(Z)) + lifted.beta * unit
                                ).reshape(-1)[coordinates]
     A = torch.zeros(lifted.n, index.numel(), dtype=Z.dtype, device=Z.device)
     A[:, index] = (faces.mask[:, :, None] * torch.einsum("nd,gdr->ngr", lifted.X, faces.N)
                    ).reshape(lifted.n, -1)[:, coordinates]
-    H = ops.loss.hessian(Z, ops.Y, ops.weights)
+    H = lifted.loss.hessian(Z, lifted.Y, lifted.weights)
     separable = bool(torch.all(H == torch.diag_embed(torch.diagonal(H, dim1=1, dim2=2))))
-    sizes = torch.zeros(ops.k, dtype=torch.long).index_add_(
+    sizes = torch.zeros(lifted.k, dtype=torch.long).index_add_(
         0, faces.c.cpu(), faces.valid.sum(1).cpu()).tolist()
-    starts = [sum(sizes[:a]) for a in range(ops.k + 1)]
+    starts = [sum(sizes[:a]) for a in range(lifted.k + 1)]
     hessian = torch.zeros(index.numel(), index.numel(), dtype=Z.dtype, device=Z.device)
-    for a in range(ops.k):  # the loss part A^T H A, by blocks of outputs
+    for a in range(lifted.k):  # the loss part A^T H A, by blocks of outputs
         rows = slice(starts[a], starts[a + 1])
-        for b in ([a] if separable else range(ops.k)):
+        for b in ([a] if separable else range(lifted.k)):
             cols = slice(starts[b], starts[b + 1])
             hessian[rows, cols] = A[:, rows].T @ (H[:, a, b, None] * A[:, cols])
     # the penalty: beta / |u_g| on the diagonal minus beta / |u_g| zhat zhat^T per group block
     zhat = torch.einsum("gdr,dg->gr", faces.N, unit)
-    weight = (ops.beta / norms)[:, None].expand(-1, d).reshape(-1)[coordinates]
+    weight = (lifted.beta / norms)[:, None].expand(-1, d).reshape(-1)[coordinates]
     hessian.diagonal()[index] += weight
     pairs = (position[:, :, None] >= 0) & (position[:, None, :] >= 0)
-    outer = ((ops.beta / norms)[:, None, None] * zhat[:, :, None] * zhat[:, None, :])[pairs]
+    outer = ((lifted.beta / norms)[:, None, None] * zhat[:, :, None] * zhat[:, None, :])[pairs]
     hessian.index_put_((position[:, :, None].expand(-1, -1, d)[pairs],
                         position[:, None, :].expand(-1, d, -1)[pairs]), -outer,
                        accumulate=True)
@@ -220,10 +220,10 @@ def _largest_step(faces: _Faces, step: torch.Tensor) -> tuple[float, torch.Tenso
 
 def _face_multipliers(faces: _Faces) -> torch.Tensor:
     """Least-squares multipliers (n, m) of the face rows (KKT: ``grad_u = X_F^T (s_F mu)``)."""
-    ops, X = faces.lifted.ops, faces.lifted.X
+    lifted, X = faces.lifted, faces.lifted.X
     Z = faces.predict(faces.U)
     unit = faces.U / torch.linalg.vector_norm(faces.U, dim=0)
-    grad = faces.back(ops.loss_gradient(Z)) + ops.beta * unit  # (d, m), unprojected
+    grad = faces.back(lifted.loss_gradient(Z)) + lifted.beta * unit  # (d, m), unprojected
     mu = torch.zeros_like(faces.mask)
     for g in torch.nonzero(faces.on_face.any(dim=0)).squeeze(1).tolist():
         rows = faces.on_face[:, g]
@@ -296,7 +296,7 @@ def _projected(faces: _Faces, U: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return projected, (projector.multipliers > 0) | _face_rows(lifted.X, projected)
 
 
-def polish(lifted: Lifted, U: torch.Tensor, M: torch.Tensor | None,
+def polish(lifted: Operators, U: torch.Tensor, M: torch.Tensor | None,
            time_limit: float = math.inf) -> tuple[torch.Tensor, torch.Tensor, Gap] | None:
     """Polish ``U`` (d, Q, k), a near-optimal point of program (8) (or of the gated relaxation).
 
@@ -307,12 +307,11 @@ def polish(lifted: Lifted, U: torch.Tensor, M: torch.Tensor | None,
     certified gap at the polished point, or None when the loss is not smooth or the polish fails
     (a point that certifies worse than ``U`` is the caller's to reject).
     """
-    ops = lifted.ops
-    if not ops.loss.smooth or not bool(torch.any(U != 0)):
+    if not lifted.loss.smooth or not bool(torch.any(U != 0)):
         return None
     deadline = time.perf_counter() + time_limit
     faces = _Faces(lifted, U)
-    multipliers = torch.zeros(lifted.n, lifted.Q, ops.k, dtype=U.dtype, device=U.device)
+    multipliers = torch.zeros(lifted.n, lifted.Q, lifted.k, dtype=U.dtype, device=U.device)
     if M is not None:
         multipliers.copy_(M)
     for _ in range(MAX_RELEASES):
@@ -320,7 +319,7 @@ def polish(lifted: Lifted, U: torch.Tensor, M: torch.Tensor | None,
             return None
         if faces.sign is not None:
             mu = _face_multipliers(faces)
-            negative = mu < -1e-9 * ops.beta
+            negative = mu < -1e-9 * lifted.beta
             if bool(negative.any()):  # these rows leave their faces
                 faces.on_face &= ~negative
                 faces.update_bases(torch.nonzero(negative.any(dim=0)).squeeze(1))
@@ -328,7 +327,7 @@ def polish(lifted: Lifted, U: torch.Tensor, M: torch.Tensor | None,
             multipliers[:, faces.q, faces.c] = mu
         point = faces.full()
         pre = lifted.preactivations(point)
-        Lam = ops.loss_gradient(lifted.predict_from(pre))
+        Lam = lifted.loss_gradient(lifted.predict_from(pre))
         if lifted.gated:
             return point, pre, gated_gap(lifted, point, lifted.predict_from(pre))
         if not _enter(faces, Lam, multipliers):
@@ -340,38 +339,38 @@ def _enter(faces: _Faces, Lam: torch.Tensor, M: torch.Tensor) -> bool:
     """Price the zero groups exactly (updating ``M``); add those above ``beta (1 + 1e-9)``,
     each at the minimizer of a quadratic model along its steepest descent direction. Returns
     whether any entered."""
-    lifted, ops = faces.lifted, faces.lifted.ops
+    lifted = faces.lifted
     H = lifted.adjoint(Lam)
     projected = _price_exactly(lifted, H, M)
     if projected is None:
         return False
     prices = torch.linalg.vector_norm(projected, dim=0)  # (Q, k): ||P_K(-H)||
     prices[faces.q, faces.c] = 0
-    q, c = torch.nonzero(prices > ops.beta * (1 + 1e-9), as_tuple=True)
+    q, c = torch.nonzero(prices > lifted.beta * (1 + 1e-9), as_tuple=True)
     if q.numel() == 0:
         return False
     direction = projected[:, q, c] / prices[q, c]  # unit, inside the cones
     # along a unit direction the loss's second derivative is sum_j h_jcc (mask_j x_j^T u)^2
     pre = lifted.mask[:, q] * (lifted.X @ direction)  # (n, a)
-    hessian = ops.loss.hessian(faces.predict(faces.U), ops.Y, ops.weights)
+    hessian = lifted.loss.hessian(faces.predict(faces.U), lifted.Y, lifted.weights)
     curvature = (pre**2 * hessian[:, c, c]).sum(0)
-    length = (prices[q, c] - ops.beta) / curvature.clamp(min=1e-300)
+    length = (prices[q, c] - lifted.beta) / curvature.clamp(min=1e-300)
     faces.add(q, c, direction * length)
     return True
 
 
-def _price_exactly(lifted: Lifted, H: torch.Tensor, M: torch.Tensor) -> torch.Tensor | None:
+def _price_exactly(lifted: Operators, H: torch.Tensor, M: torch.Tensor) -> torch.Tensor | None:
     """Replace, in place, the multipliers ``M`` (n, Q, k) of the groups whose bound with ``M``
     exceeds ``beta`` by the exact ones, and return the projections (d, Q, k) of ``-H`` onto the
     cones for those groups (zero elsewhere), or None when no bound exceeds ``beta``.
 
     ``min_{a >= 0} ||X^T (S a) - H||`` is the norm of the projection of ``-H`` onto the cone
     (Moreau's decomposition), ``H = adjoint(Lam)``."""
-    over = torch.nonzero((cone_bounds(lifted, H, M, lifted.ops.beta, refine_steps=0)
-                          > lifted.ops.beta).reshape(-1)).squeeze(1)
+    over = torch.nonzero((cone_bounds(lifted, H, M, lifted.beta, refine_steps=0)
+                          > lifted.beta).reshape(-1)).squeeze(1)
     if over.numel() == 0:
         return None
-    projector = lifted.sharding.cone_projector(lifted.X, lifted.sign, lifted.ops.k)
+    projector = lifted.sharding.cone_projector(lifted.X, lifted.sign, lifted.k)
     margins = (lifted.sign[:, :, None] * lifted.preactivations(-H)).reshape(lifted.n, -1)
     projected = projector(-H, over, margins).reshape(lifted.d, -1)
     flat = M.reshape(lifted.n, -1)

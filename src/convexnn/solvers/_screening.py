@@ -197,7 +197,7 @@ def screen(problem, dual, primal: float) -> Screening:
     # the shift of each group's constraint over the safe ball, and the test's threshold
     shift = pattern_norms(problem.X, problem.patterns.D)[:, None, None] * radius
     threshold = problem.beta * (1 - ROUNDING)
-    G = ops.adjoint(Lam_f)  # (d, P, k): X^T D_i lam_c
+    G = ops.correlations(Lam_f)  # (d, P, k): X^T D_i lam_c
     cheap = (torch.linalg.vector_norm(G, dim=0).numpy()[:, :, None] + shift) < threshold
     screened = np.broadcast_to(cheap, (P, k, sides)).copy()
     if problem.gated:  # the cheap bound is the exact constraint

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 import torch
 
 from .._duality import best_dual_scale
-from ._common import Lifted, prune
+from ..problem import Operators
+from ._common import prune
 
 __all__ = [
     "Float64Check",
@@ -66,7 +67,7 @@ class Gap:
     Lam: torch.Tensor
 
 
-def _into_domain(ops, Lam: torch.Tensor) -> torch.Tensor:
+def _into_domain(lifted, Lam: torch.Tensor) -> torch.Tensor:
     """A solver's dual candidate mapped into the conjugate's domain, for checks below float64.
 
     ADMM's dual ``rho a_z`` accumulates float32 rounding over the iterations: for cross-entropy
@@ -79,23 +80,23 @@ def _into_domain(ops, Lam: torch.Tensor) -> torch.Tensor:
     if Lam.dtype == torch.float64:
         return Lam
     as64 = torch.float64
-    return ops.loss.into_domain(Lam.to(as64), ops.Y.to(as64), ops.weights.to(as64)).to(Lam.dtype)
+    Y, weights = lifted.Y.to(as64), lifted.weights.to(as64)
+    return lifted.loss.into_domain(Lam.to(as64), Y, weights).to(Lam.dtype)
 
 
-def _gap(lifted: Lifted, U: torch.Tensor, Z: torch.Tensor, Lam: torch.Tensor,
+def _gap(lifted: Operators, U: torch.Tensor, Z: torch.Tensor, Lam: torch.Tensor,
          worst: float) -> Gap:
-    ops = lifted.ops
-    primal = float(ops.loss_value(Z) + ops.penalty(U))
-    t_max = ops.beta / worst if worst > 0 else math.inf
-    Y, weights, candidate = ops.Y, ops.weights, Lam
+    primal = float(lifted.loss_value(Z) + lifted.penalty(U))
+    t_max = lifted.beta / worst if worst > 0 else math.inf
+    Y, weights, candidate = lifted.Y, lifted.weights, Lam
     if Lam.dtype != torch.float64:
         # the conjugate's domain is checked to 1e-10 (cross-entropy: rows of p = s + y summing
         # to 1), which float32 gradients miss by ~1e-7, so every t > 0 gave +inf and the gap
         # read 1 (measured): the dual value is computed in float64, from the candidate mapped
         # into the domain there (a change of its rounding's size)
         Y, weights = Y.to(torch.float64), weights.to(torch.float64)
-        candidate = ops.loss.into_domain(Lam.to(torch.float64), Y, weights)
-    dual, _ = best_dual_scale(ops.loss, candidate, Y, weights, t_max, rtol=1e-7)
+        candidate = lifted.loss.into_domain(Lam.to(torch.float64), Y, weights)
+    dual, _ = best_dual_scale(lifted.loss, candidate, Y, weights, t_max, rtol=1e-7)
     return Gap(primal, dual, (primal - dual) / max(abs(primal), 1e-12), Lam)
 
 
@@ -104,18 +105,18 @@ def best_of_gaps(*gaps: Gap) -> Gap:
     return max(gaps, key=lambda gap: gap.dual)
 
 
-def gated_gap(lifted: Lifted, U: torch.Tensor, Z: torch.Tensor,
+def gated_gap(lifted: Operators, U: torch.Tensor, Z: torch.Tensor,
               Lam: torch.Tensor | None = None) -> Gap:
     """Certified gap of the gated relaxation at ``U`` (d, P, k) with prediction ``Z`` (n, k).
 
     The dual candidate ``Lam`` defaults to ``grad L(Z)``.
     """
-    Lam = lifted.ops.loss_gradient(Z) if Lam is None else _into_domain(lifted.ops, Lam)
-    worst = float(lifted.ops.group_norms(lifted.adjoint(Lam)).max())
+    Lam = lifted.loss_gradient(Z) if Lam is None else _into_domain(lifted, Lam)
+    worst = float(lifted.group_norms(lifted.adjoint(Lam)).max())
     return _gap(lifted, U, Z, Lam, worst)
 
 
-def batched_nnls(lifted: Lifted, target: torch.Tensor, signs: torch.Tensor, a: torch.Tensor,
+def batched_nnls(lifted: Operators, target: torch.Tensor, signs: torch.Tensor, a: torch.Tensor,
                  steps: int, free: torch.Tensor | None = None):
     """Approximately ``argmin_{a >= 0} ||X^T (s_j * a_j) - target_j||`` for many columns ``j``.
 
@@ -147,7 +148,7 @@ def batched_nnls(lifted: Lifted, target: torch.Tensor, signs: torch.Tensor, a: t
     return best_x, best
 
 
-def cone_bounds(lifted: Lifted, H: torch.Tensor, M: torch.Tensor, beta: float,
+def cone_bounds(lifted: Operators, H: torch.Tensor, M: torch.Tensor, beta: float,
                 refine_steps: int = 30) -> torch.Tensor:
     """Upper bounds (Q, k) of the left side of (*) from multipliers ``M`` (n, Q, k) >= 0.
 
@@ -156,8 +157,8 @@ def cone_bounds(lifted: Lifted, H: torch.Tensor, M: torch.Tensor, beta: float,
     groups still above ``beta`` are improved by :func:`batched_nnls` from the better of the two.
     Every bound returned is the residual of some ``a >= 0``, so it is valid.
     """
-    at_zero = lifted.ops.group_norms(H)
-    at_M = lifted.ops.group_norms(lifted.transpose(lifted.sign[:, :, None] * M) - H)
+    at_zero = lifted.group_norms(H)
+    at_M = lifted.group_norms(lifted.transpose(lifted.sign[:, :, None] * M) - H)
     bounds = torch.minimum(at_zero, at_M)
     over = bounds > beta
     if refine_steps == 0 or not torch.any(over):
@@ -169,18 +170,18 @@ def cone_bounds(lifted: Lifted, H: torch.Tensor, M: torch.Tensor, beta: float,
     return bounds
 
 
-def exact_gap(lifted: Lifted, U: torch.Tensor, pre: torch.Tensor, M: torch.Tensor,
+def exact_gap(lifted: Operators, U: torch.Tensor, pre: torch.Tensor, M: torch.Tensor,
               refine_steps: int = 30, Lam: torch.Tensor | None = None) -> Gap:
     """Gap of program (8) at ``U`` (d, 2P, k) with pre-activations ``pre`` and multipliers ``M``.
 
     The dual candidate ``Lam`` defaults to ``grad L`` at ``U``'s prediction. The dual side is
     certified; the primal side is an upper bound of the optimum only when ``U`` satisfies the
-    cones (check :meth:`Lifted.cone_defect`, or polish with
+    cones (check :meth:`Operators.cone_defect`, or polish with
     :func:`convexnn.cones.project_onto_cones`).
     """
     Z = lifted.predict_from(pre)
-    Lam = lifted.ops.loss_gradient(Z) if Lam is None else _into_domain(lifted.ops, Lam)
-    bounds = cone_bounds(lifted, lifted.adjoint(Lam), M, lifted.ops.beta, refine_steps)
+    Lam = lifted.loss_gradient(Z) if Lam is None else _into_domain(lifted, Lam)
+    bounds = cone_bounds(lifted, lifted.adjoint(Lam), M, lifted.beta, refine_steps)
     return _gap(lifted, U, Z, Lam, float(bounds.max()))
 
 
@@ -202,7 +203,7 @@ class Float64Check:
     """
 
     def __init__(self, problem, device):
-        self.lifted = Lifted(problem.operators(device, torch.float64))
+        self.lifted = problem.operators(device, torch.float64)
         self._projector = None
 
     def _cast(self, T: torch.Tensor) -> torch.Tensor:
@@ -211,8 +212,8 @@ class Float64Check:
     def _dual(self, Lam: torch.Tensor) -> torch.Tensor:
         """A low-precision dual candidate in float64, mapped into the conjugate's domain (see
         :func:`_into_domain`)."""
-        ops = self.lifted.ops
-        return ops.loss.into_domain(self._cast(Lam), ops.Y, ops.weights)
+        lifted = self.lifted
+        return lifted.loss.into_domain(self._cast(Lam), lifted.Y, lifted.weights)
 
     def gated(self, U: torch.Tensor, Lam: torch.Tensor | None = None):
         """``(U, gap)`` of the gated relaxation at ``U`` in float64: the better of the checks
@@ -231,7 +232,7 @@ class Float64Check:
         ``Lam`` its dual candidate (default ``grad L`` at the point)."""
         lifted = self.lifted
         if self._projector is None:
-            self._projector = lifted.sharding.cone_projector(lifted.X, lifted.sign, lifted.ops.k)
+            self._projector = lifted.sharding.cone_projector(lifted.X, lifted.sign, lifted.k)
         U = self._cast(U)
         margins = (lifted.sign[:, :, None] * lifted.preactivations(U)).reshape(lifted.n, -1)
         violated = torch.nonzero(~lifted.sharding.all((margins >= 0).all(dim=0))).squeeze(1)

@@ -49,9 +49,10 @@ import torch
 
 from .._validation import check_positive_int
 from ..certificates import dual_bound
+from ..problem import Operators
 from ..solution import ConvexSolution
 from ._anderson import Anderson
-from ._common import Lifted, Monitor, as_numpy, check_options, initial_point, make_solution, prune
+from ._common import Monitor, as_numpy, check_options, initial_point, make_solution, prune
 from ._linsys import MAX_GRAM_VARIABLES, DirectSolver, GramSolver, NystromPCG
 from ._polish import polish
 from ._prox import group_soft_threshold
@@ -107,9 +108,9 @@ class ConeProx:
     threshold are zero without projecting; groups inside their cone need no projection either.
     """
 
-    def __init__(self, lifted: Lifted):
+    def __init__(self, lifted: Operators):
         self.lifted = lifted
-        self.projector = lifted.sharding.cone_projector(lifted.X, lifted.sign, lifted.ops.k)
+        self.projector = lifted.sharding.cone_projector(lifted.X, lifted.sign, lifted.k)
         self.seconds: dict[bool, float] = {}
 
     def __call__(self, V0: torch.Tensor, threshold: float, exact: bool = True) -> torch.Tensor:
@@ -168,7 +169,7 @@ def _rebalance(primal: float, dual: float, changes: int) -> float:
     return 1.0
 
 
-def _linear_system(lifted: Lifted, kind: str, rank: int, cg_rtol: float):
+def _linear_system(lifted: Operators, kind: str, rank: int, cg_rtol: float):
     """The solver of the ``U``-step's system; ``"auto"`` takes the cheaper factorization (of the
     ``n x n`` sample-space matrix or the ``dQ x dQ`` Gram matrix) while it is small enough, and
     Nyström-preconditioned CG beyond."""
@@ -185,7 +186,7 @@ def _linear_system(lifted: Lifted, kind: str, rank: int, cg_rtol: float):
     return NystromPCG(lifted, rank, cg_rtol)
 
 
-def _exact_check(lifted: Lifted, p: torch.Tensor, prox: ConeProx, rho_p: float,
+def _exact_check(lifted: Operators, p: torch.Tensor, prox: ConeProx, rho_p: float,
                  Lam: torch.Tensor):
     """The gap of program (8) at ``p``: ``(point, pre, gap)``, with ``point`` the pruned ``p``
     (its network reproduces its predictions) and ``pre`` its pre-activations.
@@ -212,7 +213,7 @@ class _Polisher:
     waits until the iteration count has doubled (each attempt costs a few Newton solves).
     """
 
-    def __init__(self, lifted: Lifted, enabled: bool):
+    def __init__(self, lifted: Operators, enabled: bool):
         self.lifted, self.enabled = lifted, enabled
         self.support, self.after = None, POLISH_AFTER
 
@@ -302,7 +303,7 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
     check_every : int, default=10
         Iterations between certificate checks (and penalty updates).
     cone_tol : float, default=1e-10
-        Largest accepted cone defect of an "optimal" point (see ``Lifted.cone_defect``).
+        Largest accepted cone defect of an "optimal" point (see ``Operators.cone_defect``).
     anderson : int, default=5
         Memory of the safeguarded Anderson acceleration of the ADMM iteration
         (:mod:`._anderson`); 0 turns it off. It never extrapolates into a certificate check, so
@@ -348,7 +349,7 @@ def _run(problem, settings: dict, warm_start, penalties, check_every: int, adapt
 def _screens(run) -> bool:
     """Whether a run may screen: program (8), a loss of strongly concave dual, float64 (the
     screening's primal value is the objective of a point inside the cones), one process."""
-    return (not run.gated and run.ops.loss.smooth and run.check64 is None
+    return (not run.gated and run.lifted.loss.smooth and run.check64 is None
             and not run.lifted.sharding.distributed)
 
 
@@ -362,7 +363,7 @@ def _on_kept(run, s, it: int, point, settings: dict, check_every: int, adaptive:
     (exact NNLS for every pattern). Should it miss ``tol`` where the restricted run met it,
     ``run`` goes on from its state on all patterns.
     """
-    problem = run.ops.problem
+    problem = run.lifted.problem
     P = problem.shape[2]
     keep = torch.as_tensor(run.kept, device=point.device)
     V, W = (as_numpy(B[:, keep]) for B in (point[:, :P], point[:, P:]))
@@ -431,8 +432,7 @@ class _ADMM:
 
     def __init__(self, problem, *, tol, limits, device, dtype, relaxation, linear_solver, rank,
                  cg_rtol, cone_tol, anderson):
-        self.ops = problem.operators(device, dtype)  # checks the device and dtype first
-        self.lifted = Lifted(self.ops)
+        self.lifted = problem.operators(device, dtype)  # checks the device and dtype first
         self.monitor = monitor = Monitor("admm", *limits, dtype=dtype)
         self.gated, self.tol, self.dtype = problem.gated, tol, dtype
         self.alpha, self.cone_tol = relaxation, cone_tol
@@ -446,7 +446,7 @@ class _ADMM:
         else:
             self.system = _linear_system(lifted, linear_solver, rank, cg_rtol)
         self.prox_p = ConeProx(lifted) if not self.gated else None
-        self.polisher = _Polisher(lifted, self.ops.loss.smooth and self.check64 is None
+        self.polisher = _Polisher(lifted, self.lifted.loss.smooth and self.check64 is None
                                   and not lifted.sharding.distributed)
         self.accelerator = Anderson(anderson) if anderson else None
         #: the gap of the screening check (None: no screening), and the patterns it kept
@@ -454,10 +454,10 @@ class _ADMM:
 
     def start(self, warm_start, rho, ratio) -> _Iterate:
         """The first iterate: zero, or the fixed point of the iteration at a warm start."""
-        ops, lifted = self.ops, self.lifted
-        rho_z = ops.loss.lipschitz(ops.weights) if rho is None else float(rho)
+        lifted = self.lifted
+        rho_z = lifted.loss.lipschitz(lifted.weights) if rho is None else float(rho)
         if not math.isfinite(rho_z):  # hinge: no curvature; the squared loss's scale
-            rho_z = float(lifted.sharding.max(ops.weights.max() / ops.n))
+            rho_z = float(lifted.sharding.max(lifted.weights.max() / lifted.n))
         rho_p = ratio * rho_z
         self.system.set_shift(rho_p / rho_z)
         p = initial_point(lifted, warm_start)
@@ -465,7 +465,7 @@ class _ADMM:
         if warm_start is None:
             a_z, a_p = torch.zeros_like(z), torch.zeros_like(p)
         else:  # at an optimal p: y_z = grad L(z), y_p = -F^T y_z
-            a_z = ops.loss_gradient(z) / rho_z
+            a_z = lifted.loss_gradient(z) / rho_z
             a_p = -lifted.adjoint(rho_z * a_z) / rho_p
         return _Iterate(z, a_z, p, a_p, rho_z, rho_p, torch.zeros_like(z))
 
@@ -489,13 +489,13 @@ class _ADMM:
         """The proximal steps and the scaled dual updates. Before a check the projections
         are exact; returns False when a check is skipped because the gap, estimated at the
         truncated projection, is over ``SCREEN_FACTOR`` times the target."""
-        ops, prox_p = self.ops, self.prox_p
-        s.z = ops.loss.prox(FU + s.a_z, ops.Y, ops.weights, s.rho_z, start=s.z)
+        lifted, prox_p = self.lifted, self.prox_p
+        s.z = lifted.loss.prox(FU + s.a_z, lifted.Y, lifted.weights, s.rho_z, start=s.z)
         proceed = True
         if self.gated:
-            s.p = group_soft_threshold(U + s.a_p, ops.beta / s.rho_p)
+            s.p = group_soft_threshold(U + s.a_p, lifted.beta / s.rho_p)
         else:
-            s.p = prox_p(U + s.a_p, ops.beta / s.rho_p, exact=False)
+            s.p = prox_p(U + s.a_p, lifted.beta / s.rho_p, exact=False)
             if checking and not final:
                 estimate = _exact_check(self.lifted, s.p, prox_p, s.rho_p,
                                         s.rho_z * s.a_z)[2].relative
@@ -504,7 +504,7 @@ class _ADMM:
                     self.monitor.note(it, f"estimated gap {estimate:.2e}: not certified yet")
                     proceed = False
             if checking and proceed:  # the same input, projected exactly (warm-started)
-                s.p = prox_p(U + s.a_p, ops.beta / s.rho_p)
+                s.p = prox_p(U + s.a_p, lifted.beta / s.rho_p)
         s.a_z = s.a_z + FU - s.z
         s.a_p = s.a_p + U - s.p
         return proceed
@@ -531,12 +531,12 @@ class _ADMM:
     def certify(self, s: _Iterate, it: int, checking: bool):
         """``(point, gap, defect)``: the certificate at ``p`` (inside the cones) with the dual
         candidate ``grad L(z) = rho_z a_z``, polished when that qualifies; recorded."""
-        lifted, ops, prox_p, check64 = self.lifted, self.ops, self.prox_p, self.check64
+        lifted, prox_p, check64 = self.lifted, self.prox_p, self.check64
         monitor = self.monitor
         if not checking and not self.gated:  # out of time between checks: redo p exactly,
             # unless that would overrun the time limit (then keep the groups inside their cones)
             if monitor.elapsed() + prox_p.exact_seconds() <= (1 + LIMIT_SLACK) * monitor.time_limit:
-                s.p = prox_p(s.p + s.a_p, ops.beta / s.rho_p)  # the inexact step's input
+                s.p = prox_p(s.p + s.a_p, lifted.beta / s.rho_p)  # the inexact step's input
             else:
                 s.p = prox_p.inside(s.p)
                 monitor.note(it, "time limit: groups outside their cones set to zero")
@@ -579,7 +579,7 @@ class _ADMM:
         for nothing)."""
         if self.screen_at is None or gap > self.screen_at:
             return False
-        P = self.ops.P
+        P = self.lifted.P
         zero = torch.linalg.vector_norm(p, dim=(0, 2)) == 0  # (2P,): the v, then the w groups
         if int((zero[:P] & zero[P:]).sum()) < SCREEN_MIN * P:
             self.screen_at = None
@@ -590,8 +590,8 @@ class _ADMM:
         patterns, not all (the zero point would then be optimal, and certified as it is), are
         zero at every optimum (:attr:`kept`: the others)."""
         self.screen_at = None
-        P = self.ops.P
-        kept = screen(self.ops.problem, as_numpy(gap.Lam), gap.primal).kept_patterns
+        P = self.lifted.P
+        kept = screen(self.lifted.problem, as_numpy(gap.Lam), gap.primal).kept_patterns
         self.monitor.note(it, f"screening: {P - kept.size} of {P} patterns are zero at every "
                               "optimum")
         self.kept = kept

@@ -32,7 +32,8 @@ from __future__ import annotations
 import torch
 
 from ..cones import project_onto_cones
-from ._common import Lifted, Monitor, check_options, initial_point, make_solution, prune
+from ..problem import Operators
+from ._common import Monitor, check_options, initial_point, make_solution, prune
 from ._stopping import Float64Check, batched_nnls, exact_gap
 from .proximal import FISTA, check_smooth_loss, lipschitz_estimate
 
@@ -47,11 +48,11 @@ INNER_TOL_DECAY = 0.1
 class AugmentedSmooth:
     """Smooth part of the augmented Lagrangian; its image is the pre-activations (n, 2P, k)."""
 
-    def __init__(self, lifted: Lifted, M: torch.Tensor, rho: float):
-        self.lifted, self.ops = lifted, lifted.ops
+    def __init__(self, lifted: Operators, M: torch.Tensor, rho: float):
+        self.lifted = lifted
         self.M, self.rho = M, rho
         self.signs = lifted.sign[:, :, None]
-        self.loss_lipschitz = self.ops.loss.lipschitz(self.ops.weights)
+        self.loss_lipschitz = self.lifted.loss.lipschitz(self.lifted.weights)
 
     def image(self, U: torch.Tensor) -> torch.Tensor:
         return self.lifted.preactivations(U)
@@ -61,13 +62,14 @@ class AugmentedSmooth:
 
     def value(self, pre: torch.Tensor) -> torch.Tensor:
         R = self._shifted_violation(pre)
-        return self.ops.loss_value(self.lifted.predict_from(pre)) + 0.5 * self.rho * (R * R).sum()
+        data = self.lifted.loss_value(self.lifted.predict_from(pre))
+        return data + 0.5 * self.rho * (R * R).sum()
 
     def value_and_gradient(self, pre: torch.Tensor):
         R = self._shifted_violation(pre)
         Z = self.lifted.predict_from(pre)
-        G = self.ops.loss_gradient(Z)
-        value = self.ops.loss_value(Z) + 0.5 * self.rho * (R * R).sum()
+        G = self.lifted.loss_gradient(Z)
+        value = self.lifted.loss_value(Z) + 0.5 * self.rho * (R * R).sum()
         # one product for both terms: X^T (mask * G - rho S * R)
         return value, self.lifted.transpose(self.lifted.mask[:, :, None] * G[:, None, :]
                                             - self.rho * self.signs * R)
@@ -85,7 +87,7 @@ class AugmentedSmooth:
         return self.rho * self._shifted_violation(pre)
 
 
-def estimate_multipliers(lifted: Lifted, U: torch.Tensor, pre: torch.Tensor,
+def estimate_multipliers(lifted: Operators, U: torch.Tensor, pre: torch.Tensor,
                          steps: int = 100) -> torch.Tensor:
     """Cone multipliers (n, 2P, k) that make a given ``U`` stationary, for warm starts.
 
@@ -93,16 +95,15 @@ def estimate_multipliers(lifted: Lifted, U: torch.Tensor, pre: torch.Tensor,
     for nonzero groups (``||X^T (S_q * m_qc) - grad_qc|| <= beta`` for zero ones), with ``m >= 0``
     vanishing where the constraint is slack; solved approximately by :func:`batched_nnls`.
     """
-    ops = lifted.ops
-    H = lifted.adjoint(ops.loss_gradient(lifted.predict_from(pre)))
-    norms = ops.group_norms(U)
-    target = H + ops.beta * U / norms.clamp_min(torch.finfo(U.dtype).tiny)
+    H = lifted.adjoint(lifted.loss_gradient(lifted.predict_from(pre)))
+    norms = lifted.group_norms(U)
+    target = H + lifted.beta * U / norms.clamp_min(torch.finfo(U.dtype).tiny)
     slack = lifted.sign[:, :, None] * pre
     free = slack <= 1e-9 * float(slack.abs().max().clamp_min(1.0))  # complementary slackness
     n, Q, k = slack.shape
     signs = lifted.sign[:, :, None].expand(n, Q, k).reshape(n, -1)
-    M, _ = batched_nnls(lifted, target.reshape(ops.d, -1), signs, torch.zeros_like(signs), steps,
-                        free.reshape(n, -1).to(ops.dtype))
+    M, _ = batched_nnls(lifted, target.reshape(lifted.d, -1), signs, torch.zeros_like(signs), steps,
+                        free.reshape(n, -1).to(lifted.dtype))
     return M.reshape(n, Q, k)
 
 
@@ -117,7 +118,7 @@ def _check_program(problem, rho, rho_growth) -> None:
                          f"rho_growth={rho_growth!r}")
 
 
-def _projected(lifted: Lifted, x: torch.Tensor, pre: torch.Tensor, M: torch.Tensor,
+def _projected(lifted: Operators, x: torch.Tensor, pre: torch.Tensor, M: torch.Tensor,
                check64: Float64Check | None, verbose: bool):
     """The honest ending: ``x`` projected onto the cones and pruned, with its certified gap and
     cone defect; in float64 for a run in a lower precision, whose projections meet the cones
@@ -163,7 +164,7 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 20_000, time_limit: flo
         Penalty increase after an outer step that did not at least halve the cone violation.
     cone_tol : float, default=1e-10
         Largest accepted cone defect (bound on ``|network - convex model|`` training predictions
-        for the recovered network, see :meth:`Lifted.cone_defect`) of an "optimal" point.
+        for the recovered network, see :meth:`Operators.cone_defect`) of an "optimal" point.
 
     Returns
     -------
@@ -176,20 +177,19 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 20_000, time_limit: flo
                                               time_limit=time_limit, warm_start=warm_start,
                                               name="augmented_lagrangian")
     _check_program(problem, rho, rho_growth)
-    ops = problem.operators(device, dtype)
-    lifted = Lifted(ops)
+    lifted = problem.operators(device, dtype)
     monitor = Monitor("augmented_lagrangian", max_iter, time_limit, verbose, dtype=dtype)
     check64 = Float64Check(problem, device) if monitor.low_precision else None
     U = initial_point(lifted, warm_start)
     pre = lifted.preactivations(U)
     M = torch.zeros_like(pre) if warm_start is None else estimate_multipliers(lifted, U, pre)
-    rho = 100 * ops.loss.lipschitz(ops.weights) if rho is None else float(rho)
+    rho = 100 * lifted.loss.lipschitz(lifted.weights) if rho is None else float(rho)
     smooth = AugmentedSmooth(lifted, M, rho)
-    engine = FISTA(smooth, ops.beta, U, lipschitz_estimate(lifted) + rho * lifted.x_norm2)
+    engine = FISTA(smooth, lifted.beta, U, lipschitz_estimate(lifted) + rho * lifted.x_norm2)
     eps, defect_prev = INNER_TOL_START, float("inf")
     while True:
         limit = None
-        while engine.residual > eps * ops.beta and limit is None:
+        while engine.residual > eps * lifted.beta and limit is None:
             engine.step()
             limit = monitor.limit_reached(engine.iterations)
         pre = engine.image

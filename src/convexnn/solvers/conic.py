@@ -18,7 +18,7 @@ import torch
 
 from ..problem import ConvexProblem
 from ..solution import ConvexSolution
-from ._common import Lifted, as_numpy, prune
+from ._common import as_numpy, prune
 from ._errors import ConicSolverError
 
 __all__ = ["ACCURATE", "ConicSolverError", "DualSolution", "solve", "solve_dual",
@@ -182,7 +182,7 @@ def _polish(problem: ConvexProblem, V: np.ndarray, W: np.ndarray | None):
     away would remove those too, but lands cone-active samples exactly on their hyperplanes, where
     the stationary-subgradient candidate of ``certify_network`` for hinge networks degrades
     (measured: 3% -> 18% relative gap on tests/test_certificates.py's hinge case)."""
-    lifted = Lifted(problem.operators())
+    lifted = problem.operators()
     U = prune(torch.as_tensor(V if W is None else np.concatenate([V, W], axis=1)))
     V, W = lifted.split(U)
     return as_numpy(V), None if W is None else as_numpy(W)

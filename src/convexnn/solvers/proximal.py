@@ -14,8 +14,8 @@ at an extrapolated point followed by group soft-thresholding, with
 * adaptive restart of the momentum when it points uphill (O'Donoghue & Candes 2015, gradient
   scheme), which recovers linear convergence on the strongly convex pieces a group lasso has.
 
-Each iteration costs one :meth:`~convexnn.solvers._common.Lifted.adjoint` (gradient) and one
-:meth:`~convexnn.solvers._common.Lifted.predict` per step-size trial; images of iterates are
+Each iteration costs one :meth:`~convexnn.solvers._common.Operators.adjoint` (gradient) and one
+:meth:`~convexnn.solvers._common.Operators.predict` per step-size trial; images of iterates are
 extrapolated linearly instead of being recomputed.
 
 The engine :class:`FISTA` is also the inner solver of :mod:`.augmented_lagrangian`.
@@ -30,7 +30,8 @@ import math
 import torch
 
 from .._validation import check_positive_int
-from ._common import Lifted, Monitor, check_options, initial_point, make_solution
+from ..problem import Operators
+from ._common import Monitor, check_options, initial_point, make_solution
 from ._prox import group_soft_threshold
 from ._stopping import Float64Check, gated_gap
 
@@ -128,19 +129,18 @@ class FISTA:
 class GatedSmooth:
     """``f(U) = L(sum_i D_i X u_i)``; its image is the prediction ``Z`` (n, k)."""
 
-    def __init__(self, lifted: Lifted):
+    def __init__(self, lifted: Operators):
         self.lifted = lifted
-        self.ops = lifted.ops
-        self.loss_lipschitz = self.ops.loss.lipschitz(self.ops.weights)
+        self.loss_lipschitz = self.lifted.loss.lipschitz(self.lifted.weights)
 
     def image(self, U: torch.Tensor) -> torch.Tensor:
         return self.lifted.predict(U)
 
     def value(self, Z: torch.Tensor) -> torch.Tensor:
-        return self.ops.loss_value(Z)
+        return self.lifted.loss_value(Z)
 
     def value_and_gradient(self, Z: torch.Tensor):
-        return self.ops.loss_value(Z), self.lifted.adjoint(self.ops.loss_gradient(Z))
+        return self.lifted.loss_value(Z), self.lifted.adjoint(self.lifted.loss_gradient(Z))
 
     def curvature(self, dZ: torch.Tensor) -> torch.Tensor:
         """Upper bound of ``2 (f(U + D) - f(U) - <grad f(U), D>)`` from the image ``dZ`` of ``D``:
@@ -158,11 +158,11 @@ def check_smooth_loss(problem, solver: str) -> None:
         )
 
 
-def lipschitz_estimate(lifted: Lifted, n_power: int = 20) -> float:
+def lipschitz_estimate(lifted: Operators, n_power: int = 20) -> float:
     """``L_loss * ||F||_2^2`` for the lifted map ``F`` (power iteration; a lower estimate)."""
-    ops = lifted.ops
-    generator = torch.Generator(device=ops.device).manual_seed(0)
-    G = lifted.sharding.randn(ops.n, 1, generator=generator, dtype=ops.dtype, device=ops.device)
+    generator = torch.Generator(device=lifted.device).manual_seed(0)
+    G = lifted.sharding.randn(lifted.n, 1, generator=generator, dtype=lifted.dtype,
+                              device=lifted.device)
     norm2 = 0.0
     for _ in range(n_power):
         G = lifted.predict(lifted.adjoint(G))
@@ -170,7 +170,7 @@ def lipschitz_estimate(lifted: Lifted, n_power: int = 20) -> float:
         if norm2 == 0:
             break
         G = G / norm2
-    return max(ops.loss.lipschitz(ops.weights) * norm2, 1e-12)
+    return max(lifted.loss.lipschitz(lifted.weights) * norm2, 1e-12)
 
 
 def solve(problem, *, tol: float = 1e-6, max_iter: int = 20_000, time_limit: float | None = None,
@@ -218,7 +218,7 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 20_000, time_limit: flo
                          "for program (8) use 'augmented_lagrangian' or 'admm'")
     check_smooth_loss(problem, "fista")
     check_every = check_positive_int(check_every, "check_every")
-    lifted = Lifted(problem.operators(device, dtype))
+    lifted = problem.operators(device, dtype)
     monitor = Monitor("fista", max_iter, time_limit, verbose, dtype=dtype)
     # below float64 an "optimal" status is certified in float64 (the float32 check is only a
     # screen: its rounding could pass a point whose gap is above tol)
