@@ -176,6 +176,10 @@ class TwoLayerReLU:
         rtol = check_tolerance(rtol, "rtol")
         if solution.status == "diverged":
             raise ValueError(f"solution holds no network: {solution.reason}")
+        if solution.problem.rows_per_sample != 1:
+            raise ValueError("solution is of a convolutional program (several rows of X per "
+                             "sample): its network is a CNN, from "
+                             "convexnn.architectures.conv_relu_network")
         if solution.W is None:
             solution = solution.cone_decomposition()
         blocks = [(solution.V, 1.0)]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -74,6 +75,9 @@ class ConvexProblem:
     sample_weight: np.ndarray | None = None
     bias: bool = False
     _operators: dict = field(init=False, repr=False, compare=False)
+    #: rows of ``X`` per sample: one (a convolutional program has its patches,
+    #: :class:`convexnn.architectures.cnn.PatchProgram`)
+    rows_per_sample: ClassVar[int] = 1
 
     def _set(self, **fields) -> None:
         """Set validated fields during construction (the dataclass is frozen afterwards)."""
@@ -84,7 +88,7 @@ class ConvexProblem:
             object.__setattr__(self, name, value)
 
     def __post_init__(self):
-        X, Y = check_data(self.X, self.Y)
+        X, Y = self._check_data()
         self._set(X=X, Y=Y, loss=get_loss(self.loss), beta=check_beta(self.beta),
                   gated=check_bool(self.gated, "gated"), bias=check_bool(self.bias, "bias"),
                   _operators={})
@@ -96,9 +100,13 @@ class ConvexProblem:
                 f"but X has {self.X.shape[0]}"
             )
         self.loss.check_targets(self.Y)
-        self._set(sample_weight=check_sample_weight(self.sample_weight, self.X.shape[0]))
+        self._set(sample_weight=check_sample_weight(self.sample_weight, self.Y.shape[0]))
         if self.bias and not np.all(self.X[:, -1] == 1):
             raise ValueError("bias=True needs X whose last column is all ones (use build())")
+
+    def _check_data(self) -> tuple[np.ndarray, np.ndarray]:
+        """``X`` and ``Y`` validated: finite 2-D arrays, one row of ``X`` per sample."""
+        return check_data(self.X, self.Y)
 
     @classmethod
     def build(cls, X, Y, *, loss="squared", beta: float = 1e-3, bias: bool = True,
@@ -169,6 +177,10 @@ class Operators:
 
     #: reductions over samples; the identities when this process holds every sample
     sharding = LOCAL
+    #: rows of ``X`` per sample: 1 here; a program whose loss sees sums of rows (the patches of
+    #: a convolutional network, :class:`convexnn.architectures.cnn.PatchOperators`) has more,
+    #: and overrides :meth:`pool`, :meth:`expand` and :meth:`kernel`
+    rows_per_sample = 1
 
     def __init__(self, problem: ConvexProblem, device: torch.device, dtype: torch.dtype):
         self.problem = problem
@@ -185,7 +197,9 @@ class Operators:
         self.loss = problem.loss
         self.beta = problem.beta
         self.gated = problem.gated
-        self.n, self.d, self.P, self.k = problem.shape
+        _, self.d, self.P, self.k = problem.shape
+        #: rows of ``X`` (the maps' rows) and samples (the predictions' rows, the loss's)
+        self.n, self.n_samples = self.X.shape[0], self.Y.shape[0]
         #: groups per output of the stacked variable: ``P`` (gated) or ``2P`` (program (8))
         self.Q = self.P if self.gated else 2 * self.P
 
@@ -226,9 +240,17 @@ class Operators:
         """``X u_qc`` for every group: (n, Q, k) from ``U`` (d, Q, k)."""
         return (self.X @ U.reshape(self.d, -1)).reshape(self.n, U.shape[1], -1)
 
+    def pool(self, T: torch.Tensor) -> torch.Tensor:
+        """Per-row values summed into their samples' (the identity: one row per sample)."""
+        return T
+
+    def expand(self, G: torch.Tensor) -> torch.Tensor:
+        """Adjoint of :meth:`pool`: each sample's values on its rows (the identity here)."""
+        return G
+
     def predict_from(self, pre: torch.Tensor) -> torch.Tensor:
         """The prediction (n, k) from pre-activations (n, Q, k): ``sum_q mask_q * pre_q``."""
-        return _masked_sum(self.mask, pre)
+        return self.pool(_masked_sum(self.mask, pre))
 
     def predict(self, U: torch.Tensor) -> torch.Tensor:
         """``sum_i D_i X (v_i - w_i)`` (or ``sum_i D_i X u_i`` when gated): (n, k), for (8)
@@ -236,7 +258,7 @@ class Operators:
         if self.gated:
             return self.predict_from(self.preactivations(U))
         V, W = self.split(U)
-        return _masked_sum(self.D, self.preactivations(V - W))
+        return self.pool(_masked_sum(self.D, self.preactivations(V - W)))
 
     def transpose(self, M: torch.Tensor) -> torch.Tensor:
         """Adjoint of :meth:`preactivations`: ``X^T m_qc`` for every group, (d, Q, k)."""
@@ -248,6 +270,7 @@ class Operators:
         Per output one product ``(X * g_c)^T D``, without the (n, P, k) masked copy of ``G``.
         These are the dual constraints' vectors: ``||X^T D_i lam_c|| <= beta`` in the gated
         relaxation, their maxima over the cones in (8)."""
+        G = self.expand(G)
         columns = [(self.X * G[:, c, None]).T @ self.D for c in range(G.shape[1])]
         return self.sharding.sum(torch.stack(columns, dim=2))
 
@@ -256,6 +279,15 @@ class Operators:
         groups of (8) get the negative of :meth:`correlations`)."""
         half = self.correlations(G)
         return half if self.gated else torch.cat([half, -half], dim=1)
+
+    def kernel(self) -> torch.Tensor:
+        """``K = F F^T`` (samples x samples) for the lifted map ``F`` of :meth:`predict`:
+        ``sum_q diag(mask_q) X X^T diag(mask_q) = (X X^T) * (mask mask^T)``."""
+        # mask mask^T = D D^T, or 2 D D^T for (8)'s mask [D, -D]; its entries count patterns,
+        # so float32 products (twice as fast) are exact up to 2^24 of them
+        D = self.D
+        counts = D.float() @ D.float().T if D.shape[1] < 2**24 else D @ D.T
+        return (self.X @ self.X.T) * counts.to(self.dtype) * (1 if self.gated else 2)
 
     def cone_violation(self, pre: torch.Tensor) -> torch.Tensor:
         """``max(0, -S_q * pre_q)``: (n, Q, k) from :meth:`preactivations`; zero iff ``U``

@@ -41,15 +41,18 @@ upper bound, and a lower bound on the objective of every network whose filters' 
 included (:meth:`ConvReLUProblem.add_filters`).
 
 (C) is program (8) of the core with the patch matrix as data and a pooling map after the
-masked products, so the core's :class:`~convexnn.problem.ConvexProblem` (one cone per sample,
-loss on the rows of ``X``) does not express it; the patterns, losses and conic tolerances are
-the core's. For fully connected ReLU networks with patterns from random *local* filters (the
+masked products: :class:`PatchProgram` writes it so (every patch a row of ``X``, each sample's
+rows summed before the loss, each region's patterns masked to its patches), and its lifted
+operator (:class:`PatchOperators`) is the core's with that pooling, so the core's first-order
+solvers (ADMM, the augmented Lagrangian) and certificates solve and certify (C)
+(:func:`solve_conv_relu` with ``solver="admm"``); the conic reference is written like the
+program with CVXPY. For fully connected ReLU networks with patterns from random *local* filters (the
 papers' "convolutional" sampling), :func:`local_filter_patterns` feeds the core program instead.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import cvxpy as cp
 import numpy as np
@@ -60,17 +63,25 @@ from .._groups import NEGLIGIBLE, significant
 from .._validation import (
     check_beta,
     check_data,
+    check_device,
+    check_dtype,
     check_matrix,
     check_positive_int,
 )
+from ..certificates import Certificate, certify
 from ..losses import Loss, get_loss
 from ..patterns import Patterns, make_patterns
+from ..problem import ConvexProblem, Operators
+from ..solvers import CONIC_MAX_PROGRAM
+from ..solvers import solve as solve_first_order
 from ..solvers.conic import solve_program
 from .modules import ConvGeometry, TwoLayerConvNet
 
 __all__ = [
     "ConvReLUProblem",
     "ConvReLUSolution",
+    "PatchOperators",
+    "PatchProgram",
     "conv_relu_network",
     "local_filter_patterns",
     "solve_conv_relu",
@@ -169,33 +180,129 @@ class ConvReLUProblem:
         return replace(self, patterns=patterns)
 
     # ----------------------------------------------------------------------------- the maps
+    def program(self) -> PatchProgram:
+        """Program (C) in the core's form (:class:`PatchProgram`): every patch a row, the
+        patterns of all regions as columns in the order of :meth:`pattern_slices`."""
+        n, h, P, _ = self.shape
+        regions = self.geometry.regions()
+        K = regions.size
+        X = np.zeros((n, K, h))
+        D = np.zeros((n, K, P), dtype=bool)
+        inside = np.zeros((K, P), dtype=bool)
+        for g, (rows, pats, cols) in enumerate(zip(self.region_data, self.patterns,
+                                                    self.pattern_slices(), strict=True)):
+            at = regions == g
+            X[:, at] = rows.reshape(n, -1, h)
+            D[:, at, cols] = pats.D.reshape(n, -1, pats.n_patterns)
+            inside[np.ix_(at, np.arange(P)[cols])] = True
+        generators = np.hstack([pats.generators for pats in self.patterns])
+        patterns = Patterns(D.reshape(n * K, P), generators, exact=self.exact)
+        return PatchProgram(X.reshape(n * K, h), self.Y, self.loss, self.beta, patterns,
+                            rows_per_sample=K, inside=inside)
+
     def predict(self, U) -> np.ndarray:
         """``sum_g A_g sum_i D_gi X_g u_gic``: (n, k) from ``U`` (h, P, k); pass ``V - W``."""
-        n, h, _, k = self.shape
-        Z = np.zeros((n, k))
-        for X, pats, cols in zip(self.region_data, self.patterns, self.pattern_slices(),
-                                 strict=True):
-            pre = np.einsum("rh,hpk->rpk", X, U[:, cols])
-            Z += np.einsum("rp,rpk->rk", pats.D, pre).reshape(n, -1, k).sum(1)
-        return Z
+        ops = self.program().operators()
+        U = torch.as_tensor(U, dtype=ops.dtype)
+        return ops.predict(ops.stack(U, torch.zeros_like(U))).numpy()
 
     def cone_violation(self, U) -> float:
         """Largest ``max(0, -(2 D_gi - I) X_g u_gic)`` over all patches and groups."""
-        worst = 0.0
-        for X, pats, cols in zip(self.region_data, self.patterns, self.pattern_slices(),
-                                 strict=True):
-            pre = np.einsum("rh,hpk->rpk", X, U[:, cols])
-            sign = np.where(pats.D, 1.0, -1.0)[:, :, None]
-            worst = max(worst, float(np.max(-sign * pre, initial=0.0)))
-        return worst
+        ops = self.program().operators()
+        U = torch.as_tensor(U, dtype=ops.dtype)
+        pre = ops.preactivations(ops.stack(U, torch.zeros_like(U)))
+        return float(ops.cone_violation(pre).max())
 
     def objective(self, V, W) -> float:
         """Objective of (C) at ``V``, ``W`` (h, P, k)."""
-        Z = torch.as_tensor(self.predict(V - W))
-        Y = torch.as_tensor(self.Y)
-        data = float(self.loss.value(Z, Y, torch.ones(Y.shape[0], dtype=Y.dtype)))
-        norms = np.linalg.norm(V, axis=0).sum() + np.linalg.norm(W, axis=0).sum()
-        return data + self.beta * float(norms)
+        ops = self.program().operators()
+        return float(ops.objective(*(torch.as_tensor(B, dtype=ops.dtype) for B in (V, W))))
+
+
+@dataclass(frozen=True)
+class PatchProgram(ConvexProblem):
+    """Program (C) written as the core's program (8) on patch rows, for its first-order solvers.
+
+    ``X`` holds every patch of every input, ``rows_per_sample`` (``K``, the output positions)
+    consecutive rows per input (scaled by ``1 / |R_g|`` under mean pooling); ``Y`` has one row
+    per input. Pattern column ``q`` belongs to one region: ``inside[:, q]`` marks its
+    positions, and its mask ``D`` and cone rows are those of its region's patches (the mask is
+    zero and the cone has no row elsewhere). The loss sees each input's sum of rows
+    (:class:`PatchOperators`). Make one with :meth:`ConvReLUProblem.program`.
+
+    Parameters
+    ----------
+    X, Y, loss, beta, patterns :
+        As for :class:`~convexnn.problem.ConvexProblem`, with ``X`` and ``patterns`` on the
+        ``n * rows_per_sample`` patch rows and ``Y`` on the ``n`` inputs.
+    rows_per_sample : int
+    inside : ndarray of shape (rows_per_sample, n_patterns), dtype bool
+    """
+
+    rows_per_sample: int = 1
+    inside: np.ndarray | None = field(default=None, repr=False)
+
+    def _check_data(self):
+        K = check_positive_int(self.rows_per_sample, "rows_per_sample")
+        X = check_matrix(self.X, "X")
+        if X.shape[0] % K:
+            raise ValueError(f"X must have rows_per_sample ({K}) rows per sample; got "
+                             f"{X.shape[0]} rows")
+        _, Y = check_data(X[::K], self.Y)
+        return X, Y
+
+    def __post_init__(self):
+        super().__post_init__()
+        inside = np.asarray(self.inside)
+        if inside.dtype != bool or inside.shape != (self.rows_per_sample,
+                                                    self.patterns.n_patterns):
+            raise ValueError(f"inside must be a boolean array of shape (rows_per_sample, "
+                             f"n_patterns) = {(self.rows_per_sample, self.patterns.n_patterns)}; "
+                             f"got {inside.dtype} of shape {inside.shape}")
+        self._set(inside=inside)
+
+    @property
+    def n_samples(self) -> int:
+        return self.Y.shape[0]
+
+    def operators(self, device="cpu", dtype=torch.float64) -> PatchOperators:
+        """The program's tensors and maps with the pooling over patches (cached)."""
+        key = (str(check_device(device)), check_dtype(dtype))
+        if key not in self._operators:
+            self._operators[key] = PatchOperators(self, torch.device(device), dtype)
+        return self._operators[key]
+
+
+class PatchOperators(Operators):
+    """The lifted operator of a :class:`PatchProgram`: the core's maps on the patch rows, with
+    each input's rows summed into its prediction (:meth:`pool`) and cone signs that are zero
+    outside each pattern's region (no constraint there)."""
+
+    def __init__(self, problem: PatchProgram, device: torch.device, dtype: torch.dtype):
+        super().__init__(problem, device, dtype)
+        self.rows_per_sample = problem.rows_per_sample
+        inside = torch.as_tensor(np.tile(problem.inside, (self.n_samples, 1)), device=device)
+        self.S = self.S * inside.to(dtype)
+
+    def pool(self, T: torch.Tensor) -> torch.Tensor:
+        """Each input's sum of rows: ``(m K, ...)`` to ``(m, ...)``."""
+        return T.reshape(-1, self.rows_per_sample, *T.shape[1:]).sum(dim=1)
+
+    def expand(self, G: torch.Tensor) -> torch.Tensor:
+        return G.repeat_interleave(self.rows_per_sample, dim=0)
+
+    def kernel(self) -> torch.Tensor:
+        """``K = A ((X X^T) * (mask mask^T)) A^T`` with ``A`` the pooling, a block of inputs at
+        a time (the patch rows' own kernel would be ``K^2`` times larger)."""
+        K, n = self.rows_per_sample, self.n_samples
+        D = self.D.to(self.dtype) * (1.0 if self.gated else 2.0**0.5)  # mask mask^T = 2 D D^T
+        out = torch.empty(n, n, dtype=self.dtype, device=self.device)
+        block = max(1, 2**22 // (K * self.n))  # about 4 million entries of the rows' kernel
+        for start in range(0, n, block):
+            rows = slice(start * K, min(n, start + block) * K)
+            part = (self.X[rows] @ self.X.T) * (D[rows] @ D.T)
+            out[start:start + block] = self.pool(self.pool(part).T).T
+        return out
 
 
 @dataclass
@@ -210,8 +317,14 @@ class ConvReLUSolution:
     objective : float
         Objective of (C) at ``(V, W)``, recomputed.
     solver_value : float
+        The solver's own objective value.
     status : str
     time : float
+    solver : str
+    certificate : Certificate or None
+        The duality gap of (C) at ``(V, W)``, checked independently of the solver
+        (:func:`convexnn.certify` on :meth:`ConvReLUProblem.program`), for the first-order
+        solvers; None for the conic reference (interior point, exact to its tolerance).
     """
 
     problem: ConvReLUProblem
@@ -221,6 +334,8 @@ class ConvReLUSolution:
     solver_value: float
     status: str
     time: float
+    solver: str = "conic"
+    certificate: Certificate | None = None
 
     def n_active_groups(self, rtol: float = NEGLIGIBLE) -> int:
         norms = np.concatenate([np.linalg.norm(self.V, axis=0).ravel(),
@@ -228,18 +343,52 @@ class ConvReLUSolution:
         return int(np.count_nonzero(significant(norms, norms.max(), rtol)))
 
 
-def solve_conv_relu(problem: ConvReLUProblem, *, solver: str = "CLARABEL",
+#: the first-order solvers of the core that solve (C) through :class:`PatchProgram`
+FIRST_ORDER = ("admm", "augmented_lagrangian")
+
+
+def solve_conv_relu(problem: ConvReLUProblem, *, solver: str = "auto",
                     verbose: bool = False, **options) -> ConvReLUSolution:
-    """Solve program (C) with CVXPY (interior point; written like the program).
+    """Solve program (C).
 
     Parameters
     ----------
     problem : ConvReLUProblem
-    solver : str, default="CLARABEL"
+    solver : str, default="auto"
+        ``"admm"`` or ``"augmented_lagrangian"`` (the core's first-order solvers on
+        :meth:`ConvReLUProblem.program`, certified), or a CVXPY solver name (``"CLARABEL"``:
+        the conic reference, written like the program). ``"auto"`` takes Clarabel for
+        programs of at most ``CONIC_MAX_PROGRAM`` variables and cone rows (the core's rule)
+        and ADMM beyond.
     verbose : bool, default=False
     **options
-        Solver options (default: the conic reference tolerances of the core).
+        Options of the solver (first-order: ``tol``, ``max_iter``, ``time_limit``, ...;
+        conic: solver settings, default the conic reference tolerances of the core).
     """
+    if not isinstance(problem, ConvReLUProblem):
+        raise TypeError(f"problem must be a ConvReLUProblem; got {type(problem).__name__}")
+    if not isinstance(solver, str):
+        raise TypeError(f"solver must be a string; got {type(solver).__name__}")
+    n, h, P, k = problem.shape
+    if solver == "auto":
+        rows = sum(X.shape[0] for X in problem.region_data)
+        solver = "CLARABEL" if 2 * P * k * (h + rows) <= CONIC_MAX_PROGRAM else "admm"
+    if solver in FIRST_ORDER:
+        return _solve_first_order(problem, solver, verbose, options)
+    return _solve_conic(problem, solver, verbose, options)
+
+
+def _solve_first_order(problem: ConvReLUProblem, solver: str, verbose: bool,
+                       options: dict) -> ConvReLUSolution:
+    result = solve_first_order(problem.program(), solver=solver, verbose=verbose, **options)
+    return ConvReLUSolution(problem, result.V, result.W, problem.objective(result.V, result.W),
+                            result.objective, result.status, result.time, solver=solver,
+                            certificate=certify(result))
+
+
+def _solve_conic(problem: ConvReLUProblem, solver: str, verbose: bool,
+                 options: dict) -> ConvReLUSolution:
+    """(C) with CVXPY (interior point; written like the program)."""
     n, h, P, k = problem.shape
     V = [cp.Variable((h, P)) for _ in range(k)]
     W = [cp.Variable((h, P)) for _ in range(k)]

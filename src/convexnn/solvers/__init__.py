@@ -57,13 +57,16 @@ def resolve_solver(problem, solver: str = "auto") -> str:
 
     Up to that size program (8) stays on the conic solver because ADMM's speed on it depends
     too much on the problem to be a safe default (see ``CONIC_MAX_PROGRAM``); beyond it the
-    interior point's memory grows out of reach.
+    interior point's memory grows out of reach. A program that sums several rows of ``X`` per
+    sample (a convolutional one) goes to ADMM: the conic solver writes one row per sample.
     """
     check_instance(problem, ConvexProblem, "problem", " (make one with ConvexProblem.build)")
     if solver != "auto":
         if not isinstance(solver, str) or solver not in SOLVERS:
             raise ValueError(f"solver must be 'auto' or one of {sorted(SOLVERS)}; got {solver!r}")
         return solver
+    if problem.rows_per_sample != 1:
+        return _first_order(problem)
     n, d, P, k = problem.shape
     size = 2 * d * P * k if problem.gated else 2 * P * k * (d + n)
     if size <= (CONIC_MAX_VARIABLES if problem.gated else CONIC_MAX_PROGRAM):

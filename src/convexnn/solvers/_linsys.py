@@ -1,7 +1,8 @@
 """Sample-space linear systems ``(shift I + K) y = b`` with ``K = F F^T`` for the lifted map ``F``.
 
 ``F U = sum_q mask_q X u_q`` has ``n`` rows and ``dQ`` columns; ``K = F F^T`` is only ``n x n``:
-``K = sum_q diag(mask_q) X X^T diag(mask_q) = (X X^T) * (mask mask^T)`` (Hadamard product). ADMM's
+``K = sum_q diag(mask_q) X X^T diag(mask_q) = (X X^T) * (mask mask^T)`` (Hadamard product; the
+lifted operator forms it, :meth:`convexnn.problem.Operators.kernel`). ADMM's
 ``U``-step ``(F^T F + r I) U = c`` reduces to one such system by the Woodbury identity, so the
 lifted matrix is never formed. Three solvers, one interface (``set_shift``, ``__call__``):
 
@@ -35,11 +36,7 @@ class DirectSolver:
     exact = True
 
     def __init__(self, lifted: Operators):
-        X, D = lifted.X, lifted.D
-        # mask mask^T = D D^T, or 2 D D^T for (8)'s mask [D, -D]; its entries count patterns,
-        # so float32 products (twice as fast) are exact up to 2^24 of them
-        counts = D.float() @ D.float().T if D.shape[1] < 2**24 else D @ D.T
-        self.K = (X @ X.T) * counts.to(X.dtype) * (1 if lifted.gated else 2)
+        self.K = lifted.kernel()
         self.factor = None
 
     def set_shift(self, shift: float) -> None:
@@ -76,7 +73,7 @@ class NystromPCG:
     def __init__(self, lifted: Operators, rank: int = 200, rtol: float = 1e-10, max_cg: int = 200,
                  seed: int = 0, chunk: int = 32):
         self.lifted, self.rtol, self.max_cg = lifted, rtol, max_cg
-        n = lifted.n
+        n = lifted.n_samples
         rank = min(rank, n)
         generator = torch.Generator(device=lifted.device).manual_seed(seed)
         Omega = torch.randn(n, rank, generator=generator, dtype=lifted.dtype, device=lifted.device)
@@ -141,7 +138,7 @@ class GramSolver:
     lifted : Operators
         The maps of the problem (samples split across processes or not).
     chunk : int
-        Rows of the lifted matrix formed at once while summing the Gram matrix.
+        Samples whose rows of the lifted matrix are formed at once while summing the Gram matrix.
     """
 
     exact = True
@@ -156,10 +153,11 @@ class GramSolver:
                 f"{lifted.d} * {lifted.Q}); at most {MAX_GRAM_VARIABLES} is supported: use fewer "
                 "patterns or features")
         gram = torch.zeros(size, size, dtype=X.dtype, device=X.device)
-        for start in range(0, X.shape[0], chunk):
+        step = chunk * lifted.rows_per_sample
+        for start in range(0, X.shape[0], step):
             # rows of F for these samples, in the (d, Q) layout of U.reshape(d * Q, k)
-            rows = (X[start:start + chunk, :, None] * mask[start:start + chunk, None, :])
-            rows = rows.reshape(rows.shape[0], size)
+            rows = X[start:start + step, :, None] * mask[start:start + step, None, :]
+            rows = lifted.pool(rows.reshape(rows.shape[0], size))
             gram += rows.T @ rows
         self.gram = lifted.sharding.sum(gram)
         self.shift, self.factor = None, None

@@ -173,7 +173,7 @@ def _linear_system(lifted: Operators, kind: str, rank: int, cg_rtol: float):
     """The solver of the ``U``-step's system; ``"auto"`` takes the cheaper factorization (of the
     ``n x n`` sample-space matrix or the ``dQ x dQ`` Gram matrix) while it is small enough, and
     Nyström-preconditioned CG beyond."""
-    n, size = lifted.n, lifted.d * lifted.Q
+    n, size = lifted.n_samples, lifted.d * lifted.Q
     if kind == "auto":
         if size < n and size <= MAX_GRAM_VARIABLES:
             kind = "gram"
@@ -348,9 +348,10 @@ def _run(problem, settings: dict, warm_start, penalties, check_every: int, adapt
 
 def _screens(run) -> bool:
     """Whether a run may screen: program (8), a loss of strongly concave dual, float64 (the
-    screening's primal value is the objective of a point inside the cones), one process."""
+    screening's primal value is the objective of a point inside the cones), one process, one
+    row per sample (the screening's radii are those of the rows' maps)."""
     return (not run.gated and run.lifted.loss.smooth and run.check64 is None
-            and not run.lifted.sharding.distributed)
+            and not run.lifted.sharding.distributed and run.lifted.rows_per_sample == 1)
 
 
 def _on_kept(run, s, it: int, point, settings: dict, check_every: int, adaptive: bool):
@@ -446,8 +447,11 @@ class _ADMM:
         else:
             self.system = _linear_system(lifted, linear_solver, rank, cg_rtol)
         self.prox_p = ConeProx(lifted) if not self.gated else None
-        self.polisher = _Polisher(lifted, self.lifted.loss.smooth and self.check64 is None
-                                  and not lifted.sharding.distributed)
+        # the polish's Newton steps take their own products over the active groups' rows, for
+        # one process and one row per sample
+        self.polisher = _Polisher(lifted, lifted.loss.smooth and self.check64 is None
+                                  and not lifted.sharding.distributed
+                                  and lifted.rows_per_sample == 1)
         self.accelerator = Anderson(anderson) if anderson else None
         #: the gap of the screening check (None: no screening), and the patterns it kept
         self.screen_at, self.kept = None, None
@@ -457,7 +461,7 @@ class _ADMM:
         lifted = self.lifted
         rho_z = lifted.loss.lipschitz(lifted.weights) if rho is None else float(rho)
         if not math.isfinite(rho_z):  # hinge: no curvature; the squared loss's scale
-            rho_z = float(lifted.sharding.max(lifted.weights.max() / lifted.n))
+            rho_z = float(lifted.sharding.max(lifted.weights.max() / lifted.n_samples))
         rho_p = ratio * rho_z
         self.system.set_shift(rho_p / rho_z)
         p = initial_point(lifted, warm_start)

@@ -71,6 +71,7 @@ class AugmentedSmooth:
         G = self.lifted.loss_gradient(Z)
         value = self.lifted.loss_value(Z) + 0.5 * self.rho * (R * R).sum()
         # one product for both terms: X^T (mask * G - rho S * R)
+        G = self.lifted.expand(G)  # one value per row of X
         return value, self.lifted.transpose(self.lifted.mask[:, :, None] * G[:, None, :]
                                             - self.rho * self.signs * R)
 

@@ -96,6 +96,7 @@ def solve(problem: ConvexProblem, *, solver: str = "CLARABEL", verbose: bool = F
         ``max(tol_feas, VERIFIED_CONE)``, else ``"inaccurate"``, with the certified numbers in
         ``reason`` either way.
     """
+    _check_one_row_per_sample(problem)
     n, d, P, k = problem.shape
     X, Y, D = problem.X, problem.Y, problem.patterns.D.astype(float)
     S = 2 * D - 1  # (2 D_i - I) for all i, as columns
@@ -188,6 +189,15 @@ def _polish(problem: ConvexProblem, V: np.ndarray, W: np.ndarray | None):
     return as_numpy(V), None if W is None else as_numpy(W)
 
 
+def _check_one_row_per_sample(problem: ConvexProblem) -> None:
+    """The programs here are written for one row of ``X`` per sample."""
+    if problem.rows_per_sample != 1:
+        raise ValueError(
+            f"the conic solver writes program (8) with one row of X per sample; this program "
+            f"sums {problem.rows_per_sample} rows per sample (a convolutional program: solve "
+            f"it with convexnn.architectures.solve_conv_relu, or solver='admm')")
+
+
 @dataclass
 class DualSolution:
     """Optimum of the dual SOCP (7): ``Lam`` (n, k) and the dual value ``-L*(Lam)``."""
@@ -211,6 +221,7 @@ def solve_dual(problem: ConvexProblem, *, solver: str = "CLARABEL", verbose: boo
     ``Lam = -v / n`` this is the dual of Pilanci & Ergen (ICML 2020) in their variable ``v``.
     Only samples of positive weight enter.
     """
+    _check_one_row_per_sample(problem)
     n, d, P, k = problem.shape
     X, Y, D = problem.X, problem.Y, problem.patterns.D.astype(float)
     S = 2 * D - 1

@@ -161,7 +161,7 @@ def check_smooth_loss(problem, solver: str) -> None:
 def lipschitz_estimate(lifted: Operators, n_power: int = 20) -> float:
     """``L_loss * ||F||_2^2`` for the lifted map ``F`` (power iteration; a lower estimate)."""
     generator = torch.Generator(device=lifted.device).manual_seed(0)
-    G = lifted.sharding.randn(lifted.n, 1, generator=generator, dtype=lifted.dtype,
+    G = lifted.sharding.randn(lifted.n_samples, 1, generator=generator, dtype=lifted.dtype,
                               device=lifted.device)
     norm2 = 0.0
     for _ in range(n_power):
