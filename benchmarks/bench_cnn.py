@@ -67,14 +67,23 @@ def run_conic(problem, time_limit: float, memory_gb: float) -> dict:
     start = time.perf_counter()
     child.start()
     sender.close()
-    result = receiver.recv() if receiver.poll(time_limit + 60) else None
+    result = None
+    if receiver.poll(time_limit + 60):
+        try:
+            result = receiver.recv()
+        except EOFError:  # the child died (out of its memory cap: Clarabel aborts)
+            result = None
     elapsed = time.perf_counter() - start
     if child.is_alive():
         child.kill()
     child.join()
-    if result is None or "error" in result:
-        reason = result["error"] if result else f"did not finish in {time_limit:.0f} s"
-        row.update(time=elapsed, status=reason[:60])
+    if result is None:
+        reason = (f"did not finish in {time_limit:.0f} s" if elapsed >= time_limit else
+                  f"died (exit code {child.exitcode}; memory cap {memory_gb:g} GB)")
+        row.update(time=elapsed, status=reason)
+        return row
+    if "error" in result:
+        row.update(time=elapsed, status=result["error"][:60])
         return row
     row.update(time=result["time"], status=result["status"],
                objective=problem.objective(result["V"], result["W"]))

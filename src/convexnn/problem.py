@@ -289,6 +289,19 @@ class Operators:
         counts = D.float() @ D.float().T if D.shape[1] < 2**24 else D @ D.T
         return (self.X @ self.X.T) * counts.to(self.dtype) * (1 if self.gated else 2)
 
+    def gram(self, chunk: int = 1024) -> torch.Tensor:
+        """``F^T F`` (``dQ x dQ``, in the layout of ``U.reshape(d * Q, k)``) for the lifted map
+        ``F`` of :meth:`predict`, summed over the samples ``chunk`` at a time (and over the
+        processes when they are split)."""
+        size = self.d * self.Q
+        gram = torch.zeros(size, size, dtype=self.dtype, device=self.device)
+        step = chunk * self.rows_per_sample
+        for start in range(0, self.n, step):
+            rows = self.X[start:start + step, :, None] * self.mask[start:start + step, None, :]
+            rows = self.pool(rows.reshape(rows.shape[0], size))  # F's rows of these samples
+            gram += rows.T @ rows
+        return self.sharding.sum(gram)
+
     def cone_violation(self, pre: torch.Tensor) -> torch.Tensor:
         """``max(0, -S_q * pre_q)``: (n, Q, k) from :meth:`preactivations`; zero iff ``U``
         satisfies the cones of (8)."""

@@ -211,7 +211,8 @@ def test_augmented_lagrangian_solves_exact_program_c(signals):
 
 def test_patch_operators_are_program_c_maps(rng):
     """The pooled operator against the program written region by region: predictions, the
-    adjoint identity ``<F U, G> = <U, F^T G>`` and ``F F^T`` (ADMM's sample-space kernel)."""
+    adjoint identity ``<F U, G> = <U, F^T G>``, ``F F^T`` (ADMM's sample-space kernel) and
+    ``F^T F`` (its parameter-space Gram) from ``F``'s columns."""
     problem = _program_c(rng, "squared", 2, "mean", n_outputs=2)[0]
     ops = problem.program().operators()
     n, h, P, k = problem.shape
@@ -225,6 +226,11 @@ def test_patch_operators_are_program_c_maps(rng):
     columns = [ops.predict(ops.adjoint(e[:, None])) for e in torch.eye(n, dtype=torch.float64)]
     np.testing.assert_allclose(ops.kernel().numpy(), torch.cat(columns, dim=1).numpy(),
                                rtol=1e-12, atol=1e-12)
+    # F^T F (the Gram solver's), from F's columns: the predictions of unit groups
+    units = torch.eye(h * 2 * P, dtype=torch.float64).reshape(-1, h, 2 * P, 1)
+    F = torch.cat([ops.predict(e) for e in units], dim=1)  # (n, h 2P)
+    np.testing.assert_allclose(ops.gram(chunk=5).numpy(), (F.T @ F).numpy(), rtol=1e-12,
+                               atol=1e-12)
     # the cones have rows on each pattern's own region only
     assert _reference_cone_violation(problem, V, W) == pytest.approx(
         float(ops.cone_violation(ops.preactivations(ops.stack(torch.as_tensor(V),

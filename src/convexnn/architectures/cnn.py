@@ -71,7 +71,7 @@ from .._validation import (
 from ..certificates import Certificate, certify
 from ..losses import Loss, get_loss
 from ..patterns import Patterns, make_patterns
-from ..problem import ConvexProblem, Operators
+from ..problem import ConvexProblem, Operators, _masked_sum
 from ..solvers import CONIC_MAX_PROGRAM
 from ..solvers import solve as solve_first_order
 from ..solvers.conic import solve_program
@@ -280,9 +280,20 @@ class PatchOperators(Operators):
 
     def __init__(self, problem: PatchProgram, device: torch.device, dtype: torch.dtype):
         super().__init__(problem, device, dtype)
-        self.rows_per_sample = problem.rows_per_sample
+        self.rows_per_sample = K = problem.rows_per_sample
         inside = torch.as_tensor(np.tile(problem.inside, (self.n_samples, 1)), device=device)
         self.S = self.S * inside.to(dtype)
+        # the patterns of one region see only its patches: the prediction and its adjoint take
+        # products with those rows only, region by region (a G-th of the dense products)
+        self._regions = []
+        positions, first = np.unique(problem.inside, axis=1, return_inverse=True)
+        for g in range(positions.shape[1]):
+            at = np.flatnonzero(positions[:, g])
+            rows = (np.arange(self.n_samples)[:, None] * K + at[None, :]).ravel()
+            rows, cols = (torch.as_tensor(i, device=device)
+                          for i in (rows, np.flatnonzero(first.ravel() == g)))
+            self._regions.append((at.size, cols, self.X[rows].contiguous(),
+                                  self.D[rows][:, cols].contiguous()))
 
     def pool(self, T: torch.Tensor) -> torch.Tensor:
         """Each input's sum of rows: ``(m K, ...)`` to ``(m, ...)``."""
@@ -290,6 +301,24 @@ class PatchOperators(Operators):
 
     def expand(self, G: torch.Tensor) -> torch.Tensor:
         return G.repeat_interleave(self.rows_per_sample, dim=0)
+
+    def predict(self, U: torch.Tensor) -> torch.Tensor:
+        """:meth:`Operators.predict`, region by region on the region's patches."""
+        B = U if self.gated else U[:, :self.P] - U[:, self.P:]  # (d, P, k): the v - w of (8)
+        Z = torch.zeros(self.n_samples, B.shape[2], dtype=B.dtype, device=B.device)
+        for size, cols, X, D in self._regions:
+            pre = (X @ B[:, cols].reshape(self.d, -1)).reshape(X.shape[0], cols.numel(), -1)
+            Z += _masked_sum(D, pre).reshape(self.n_samples, size, -1).sum(dim=1)
+        return Z
+
+    def correlations(self, G: torch.Tensor) -> torch.Tensor:
+        """:meth:`Operators.correlations`, region by region on the region's patches."""
+        out = torch.empty(self.d, self.P, G.shape[1], dtype=G.dtype, device=G.device)
+        for size, cols, X, D in self._regions:
+            rows = G.repeat_interleave(size, dim=0)  # each sample's value on its patches here
+            out[:, cols] = torch.stack([(X * rows[:, c, None]).T @ D
+                                        for c in range(G.shape[1])], dim=2)
+        return out
 
     def kernel(self) -> torch.Tensor:
         """``K = A ((X X^T) * (mask mask^T)) A^T`` with ``A`` the pooling, a block of inputs at

@@ -138,28 +138,20 @@ class GramSolver:
     lifted : Operators
         The maps of the problem (samples split across processes or not).
     chunk : int
-        Samples whose rows of the lifted matrix are formed at once while summing the Gram matrix.
+        Samples whose rows of the lifted matrix are formed at once (:meth:`Operators.gram`).
     """
 
     exact = True
 
     def __init__(self, lifted, chunk: int = 1024):
         self.lifted = lifted
-        X, mask = lifted.X, lifted.mask
         size = lifted.d * lifted.Q
         if size > MAX_GRAM_VARIABLES:
             raise ValueError(
                 f"the 'gram' linear solver factors the {size} x {size} matrix F^T F (d * Q = "
                 f"{lifted.d} * {lifted.Q}); at most {MAX_GRAM_VARIABLES} is supported: use fewer "
                 "patterns or features")
-        gram = torch.zeros(size, size, dtype=X.dtype, device=X.device)
-        step = chunk * lifted.rows_per_sample
-        for start in range(0, X.shape[0], step):
-            # rows of F for these samples, in the (d, Q) layout of U.reshape(d * Q, k)
-            rows = X[start:start + step, :, None] * mask[start:start + step, None, :]
-            rows = lifted.pool(rows.reshape(rows.shape[0], size))
-            gram += rows.T @ rows
-        self.gram = lifted.sharding.sum(gram)
+        self.gram = lifted.gram(chunk)
         self.shift, self.factor = None, None
 
     def set_shift(self, shift: float) -> None:
