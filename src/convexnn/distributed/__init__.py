@@ -7,8 +7,8 @@ relaxation, ``admm`` for both programs) run unchanged on every process; each sum
 they make (``X^T`` products, loss values and conjugates, norms, the maxima of the stopping
 rules) goes through a :class:`ProcessGroupSharding`, which all-reduces it, so every process
 takes the same steps and stops at the same iteration. The pieces that are not sums over samples
-are the cone projections (:mod:`convexnn.solvers._sharded`) and ADMM's linear system (solved in
-parameter space by :class:`convexnn.solvers._linsys.GramSolver`).
+are the cone projections (:mod:`convexnn.distributed._projector`) and ADMM's linear system
+(solved in parameter space by :class:`convexnn.solvers._linsys.GramSolver`).
 
 Under ``torchrun`` (gloo on CPU, nccl on CUDA)::
 
@@ -42,15 +42,15 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ._sharding import Sharding
-from ._validation import check_device, check_dtype, check_matrix, check_positive_int
-from .patterns import Patterns, add_bias
-from .problem import ConvexProblem, Operators
-from .solution import ConvexSolution
-from .solvers import SOLVERS
-from .solvers._linsys import GramSolver
-from .solvers._sharded import ShardedConeProjector
-from .solvers._sharding import PROCESS_GROUP, ActiveGroup
+from .._sharding import Sharding
+from .._validation import check_device, check_dtype, check_matrix, check_positive_int
+from ..patterns import Patterns, add_bias
+from ..problem import ConvexProblem, Operators
+from ..solution import ConvexSolution
+from ..solvers import SOLVERS
+from ..solvers._linsys import GramSolver
+from ..solvers._sharding import PROCESS_GROUP, ActiveGroup
+from ._projector import ShardedConeProjector
 
 __all__ = [
     "DISTRIBUTED_SOLVERS",
@@ -445,7 +445,7 @@ def solve(problem, solver: str = "admm", *, group=None, **options) -> ConvexSolu
     if group is None and PROCESS_GROUP.get() is not None:
         group = PROCESS_GROUP.get().group
     shard = problem if isinstance(problem, ShardedProblem) else shard_problem(problem, group)
-    module = import_module(f".solvers.{SOLVERS[solver]}", __package__)
+    module = import_module(f"..solvers.{SOLVERS[solver]}", __package__)
     if "anderson" in inspect.signature(module.solve).parameters:
         # its extrapolation takes inner products of sample-indexed state: not sharded yet
         if options.setdefault("anderson", 0):

@@ -1,7 +1,7 @@
 """The two pieces of ADMM that are not sums over samples, for samples split across processes.
 
 Everything else a first-order solver does is row-local or a sum over samples, which the
-sharding all-reduces (:mod:`._sharding`). Two things are neither:
+sharding all-reduces (:mod:`convexnn._sharding`). Two things are neither:
 
 * **the cone projections** (:mod:`convexnn.cones`): the Lawson-Hanson method adds, at every
   step, the *most violated* constraint of a group over all samples and solves a least-squares
@@ -10,8 +10,9 @@ sharding all-reduces (:mod:`._sharding`). Two things are neither:
   active rows (about ``d`` per group) to every process, where an unchanged
   :class:`~convexnn.cones.ConeProjector` takes the step on them; the same steps are taken as on
   one process, so truncated projections (ADMM's cheap steps) are reproduced as well as exact ones;
-* **ADMM's linear system** (:mod:`._linsys`), ``(r I + K) y = b`` with the ``n x n`` sample-space
-  ``K = F F^T``: it couples all samples. :class:`~._linsys.GramSolver` solves it in parameter
+* **ADMM's linear system** (:mod:`convexnn.solvers._linsys`), ``(r I + K) y = b`` with the
+  ``n x n`` sample-space ``K = F F^T``: it couples all samples.
+  :class:`~convexnn.solvers._linsys.GramSolver` solves it in parameter
   space through ``F^T F`` (``dQ x dQ``, a sum over samples, all-reduced once), whose size does
   not grow with ``n``.
 """
