@@ -16,7 +16,7 @@ import torch
 
 from convexnn import ConvexProblem, certify
 from convexnn.solution import ConvexSolution
-from convexnn.solvers import admm, conic
+from convexnn.solvers import _polish, admm, conic
 from convexnn.solvers._polish import polish
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -75,3 +75,24 @@ def test_admm_polishes_its_long_tail(monkeypatch, capsys):
     assert "active-face polish" in capsys.readouterr().out
     reference = conic.solve(problem).objective
     assert abs(solution.objective - reference) <= 1e-8 * abs(reference)
+
+
+def test_polish_does_not_start_steps_it_has_no_time_for(monkeypatch):
+    """A Newton step timed in advance (``TIMED_WORK``) to end past the deadline is not taken:
+    with the machine's rate pretended to be one step's work per 10 s and a 1 s budget, the
+    polish gives up before its first step; with no deadline it polishes."""
+    problem = small_problem("squared", False)
+    loose = admm.solve(problem, tol=1e-2)
+    U = torch.cat([torch.as_tensor(loose.V), torch.as_tensor(loose.W)], dim=1)
+    steps = []
+    original = _polish._newton_step
+    monkeypatch.setattr(_polish, "_newton_step", lambda faces: steps.append(faces.work())
+                        or original(faces))
+    monkeypatch.setattr(_polish, "TIMED_WORK", 0.0)
+    lifted = problem.operators()
+    work = _polish._Faces(lifted, U).work()
+    monkeypatch.setattr(_polish, "_dense_rate", lambda: work / 10.0)
+    assert polish(lifted, U, None, time_limit=1.0) is None
+    assert steps == []
+    assert polish(lifted, U, None) is not None
+    assert steps

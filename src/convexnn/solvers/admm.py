@@ -82,6 +82,11 @@ SCREEN_FACTOR = 10.0
 #: 11 s where 10,000 iterations (53 s) did not reach it: measured)
 POLISH_BELOW = 1e-2
 POLISH_AFTER = 400
+#: the least time a polish may take (a quarter of ADMM's time, or this): in the estimators'
+#: default fits (19 sets of benchmarks/bench_vs_adam.py) 1 of 10 attempts certified (in 0.08 s);
+#: the others ran out of Newton steps or of time, three of them after a whole second when this
+#: was 1 s (keel:ionosphere: 1.0 s of a 5.0 s fit; measured)
+POLISH_MIN_SECONDS = 0.25
 #: with a loss of strongly concave dual (:mod:`._screening`) and a ``tol`` below this, program
 #: (8) is certified once when its estimated gap first reaches this, and screened there; when at
 #: least ``SCREEN_MIN`` of the patterns are proven zero at every optimum, ADMM goes on with the
@@ -563,8 +568,9 @@ class _ADMM:
             # float32 gaps came out negative, measured): every check is of the point projected
             # onto the cones in float64
             point, gap, defect = check64.exact(s.p, prox_p.multipliers(s.rho_p), Lam)
-        # a polish may take a quarter of the time ADMM has run (at least a second)
-        budget = min(monitor.time_limit - monitor.elapsed(), max(1.0, 0.25 * monitor.elapsed()))
+        # a polish may take a quarter of the time ADMM has run (at least POLISH_MIN_SECONDS)
+        budget = min(monitor.time_limit - monitor.elapsed(),
+                     max(POLISH_MIN_SECONDS, 0.25 * monitor.elapsed()))
         polished = self.polisher(it, point, gap, self.tol,
                                  None if self.gated else prox_p.multipliers(s.rho_p), budget)
         if polished is not None and polished[3] <= self.cone_tol:
