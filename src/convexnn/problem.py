@@ -250,7 +250,7 @@ class Operators:
 
     def predict_from(self, pre: torch.Tensor) -> torch.Tensor:
         """The prediction (n, k) from pre-activations (n, Q, k): ``sum_q mask_q * pre_q``."""
-        return self.pool(_masked_sum(self.mask, pre))
+        return self.pool(masked_sum(self.mask, pre))
 
     def predict(self, U: torch.Tensor) -> torch.Tensor:
         """``sum_i D_i X (v_i - w_i)`` (or ``sum_i D_i X u_i`` when gated): (n, k), for (8)
@@ -258,7 +258,7 @@ class Operators:
         if self.gated:
             return self.predict_from(self.preactivations(U))
         V, W = self.split(U)
-        return self.pool(_masked_sum(self.D, self.preactivations(V - W)))
+        return self.pool(masked_sum(self.D, self.preactivations(V - W)))
 
     def transpose(self, M: torch.Tensor) -> torch.Tensor:
         """Adjoint of :meth:`preactivations`: ``X^T m_qc`` for every group, (d, Q, k)."""
@@ -344,7 +344,7 @@ class Operators:
         return self.loss_value(self.predict(U)) + self.penalty(U)
 
 
-def _masked_sum(mask: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
+def masked_sum(mask: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
     """``sum_q mask_q * pre_q``: (n, k) from a mask (n, Q) and pre-activations (n, Q, k)."""
     if pre.shape[2] == 1:  # 2.4x faster than the einsum's batched products (n 400, Q 300)
         return (mask * pre[:, :, 0]).sum(dim=1, keepdim=True)

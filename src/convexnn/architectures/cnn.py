@@ -71,7 +71,7 @@ from .._validation import (
 from ..certificates import Certificate, certify
 from ..losses import Loss, get_loss
 from ..patterns import Patterns, make_patterns
-from ..problem import ConvexProblem, Operators, _masked_sum
+from ..problem import ConvexProblem, Operators, masked_sum
 from ..solvers import CONIC_MAX_PROGRAM
 from ..solvers import solve as solve_first_order
 from ..solvers.conic import solve_program
@@ -261,10 +261,6 @@ class PatchProgram(ConvexProblem):
                              f"got {inside.dtype} of shape {inside.shape}")
         self._set(inside=inside)
 
-    @property
-    def n_samples(self) -> int:
-        return self.Y.shape[0]
-
     def operators(self, device="cpu", dtype=torch.float64) -> PatchOperators:
         """The program's tensors and maps with the pooling over patches (cached)."""
         key = (str(check_device(device)), check_dtype(dtype))
@@ -308,7 +304,7 @@ class PatchOperators(Operators):
         Z = torch.zeros(self.n_samples, B.shape[2], dtype=B.dtype, device=B.device)
         for size, cols, X, D in self._regions:
             pre = (X @ B[:, cols].reshape(self.d, -1)).reshape(X.shape[0], cols.numel(), -1)
-            Z += _masked_sum(D, pre).reshape(self.n_samples, size, -1).sum(dim=1)
+            Z += masked_sum(D, pre).reshape(self.n_samples, size, -1).sum(dim=1)
         return Z
 
     def correlations(self, G: torch.Tensor) -> torch.Tensor:
