@@ -222,6 +222,45 @@ def _conic_child(problem, options, conn):
     conn.close()
 
 
+def run_in_child(target, args: tuple, *, time_limit: float, memory_gb: float,
+                 grace: float = 30.0):
+    """``target(*args, conn)`` in a spawned child process capped at ``memory_gb`` of address
+    space, waited for up to ``time_limit + grace`` seconds (then killed).
+
+    Returns ``(result, elapsed, reason)``: what the child sent on ``conn`` (None if nothing),
+    the wall time, and when nothing came, why (out of time, or died: Clarabel aborts when an
+    allocation fails).
+    """
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_limited_child, args=(target, args, sender, memory_gb))
+    start = time.perf_counter()
+    child.start()
+    sender.close()
+    result = None
+    if receiver.poll(time_limit + grace):
+        try:
+            result = receiver.recv()
+        except EOFError:
+            result = None
+    elapsed = time.perf_counter() - start
+    if child.is_alive():
+        child.kill()
+    child.join()
+    reason = None
+    if result is None:
+        reason = (f"did not finish in {time_limit:.0f} s" if elapsed >= time_limit
+                  else f"child process died (exit code {child.exitcode}; memory cap "
+                       f"{memory_gb:g} GB)")
+    return result, elapsed, reason
+
+
+def _limited_child(target, args, conn, memory_gb):
+    limit = int(memory_gb * 2**30)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    target(*args, conn)
+
+
 def run_conic(problem, *, tol: float = 1e-6, time_limit: float = 180.0,
               memory_gb: float = 16.0) -> dict:
     """CVXPY + Clarabel to relative gap ``tol``, in a child process killed at ``time_limit``.
@@ -232,27 +271,9 @@ def run_conic(problem, *, tol: float = 1e-6, time_limit: float = 180.0,
     options = {"tol_gap_rel": tol, "tol_gap_abs": 1e-9, "tol_feas": 1e-8,
                "time_limit": time_limit}
     row = {"solver": "conic (CVXPY+Clarabel)", "tol": tol, "time_limit": time_limit}
-    context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_limited_conic_child,
-                            args=(problem, options, sender, memory_gb))
-    start = time.perf_counter()
-    child.start()
-    sender.close()
-    result = None
-    if receiver.poll(time_limit + 30):
-        try:
-            result = receiver.recv()
-        except EOFError:
-            result = None
-    elapsed = time.perf_counter() - start
-    if child.is_alive():
-        child.kill()
-    child.join()
+    result, elapsed, reason = run_in_child(_conic_child, (problem, options),
+                                           time_limit=time_limit, memory_gb=memory_gb)
     if result is None:
-        code = child.exitcode
-        reason = (f"did not finish in {time_limit:.0f} s" if elapsed >= time_limit
-                  else f"child process died (exit code {code}; memory cap {memory_gb:g} GB)")
         row.update(time=elapsed, status=reason, error=reason)
         return row
     if "error" in result:
@@ -262,12 +283,6 @@ def run_conic(problem, *, tol: float = 1e-6, time_limit: float = 180.0,
                                              "peak_rss_gb")})
     row["_V"], row["_W"], row["_dual"] = result["V"], result["W"], result["dual"]
     return row
-
-
-def _limited_conic_child(problem, options, conn, memory_gb):
-    limit = int(memory_gb * 2**30)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    _conic_child(problem, options, conn)
 
 
 # ------------------------------------------------------------------------------------- output

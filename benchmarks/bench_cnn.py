@@ -22,8 +22,6 @@ so Adam may end below it.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
-import resource
 import time
 
 import _common as common
@@ -44,9 +42,7 @@ def digits(n: int, seed: int = 0):
     return x.reshape(n, 1, 8, 8), np.eye(10)[labels[index]]
 
 
-def _conic_child(problem, time_limit, memory_gb, conn):
-    limit = int(memory_gb * 2**30)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+def _conic_child(problem, time_limit, conn):
     from convexnn.architectures import solve_conv_relu
 
     try:
@@ -61,29 +57,11 @@ def _conic_child(problem, time_limit, memory_gb, conn):
 
 def run_conic(problem, time_limit: float, memory_gb: float) -> dict:
     row = {"method": "Clarabel"}
-    context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_conic_child, args=(problem, time_limit, memory_gb, sender))
-    start = time.perf_counter()
-    child.start()
-    sender.close()
-    result = None
-    if receiver.poll(time_limit + 60):
-        try:
-            result = receiver.recv()
-        except EOFError:  # the child died (out of its memory cap: Clarabel aborts)
-            result = None
-    elapsed = time.perf_counter() - start
-    if child.is_alive():
-        child.kill()
-    child.join()
-    if result is None:
-        reason = (f"did not finish in {time_limit:.0f} s" if elapsed >= time_limit else
-                  f"died (exit code {child.exitcode}; memory cap {memory_gb:g} GB)")
-        row.update(time=elapsed, status=reason)
-        return row
-    if "error" in result:
-        row.update(time=elapsed, status=result["error"][:60])
+    result, elapsed, reason = common.run_in_child(_conic_child, (problem, time_limit),
+                                                  time_limit=time_limit, memory_gb=memory_gb,
+                                                  grace=60.0)
+    if result is None or "error" in result:
+        row.update(time=elapsed, status=reason or result["error"][:60])
         return row
     row.update(time=result["time"], status=result["status"],
                objective=problem.objective(result["V"], result["W"]))

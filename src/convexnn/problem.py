@@ -137,11 +137,17 @@ class ConvexProblem:
         return n, d, self.patterns.n_patterns, self.Y.shape[1]
 
     def operators(self, device="cpu", dtype=torch.float64) -> Operators:
-        """The program's tensors and linear maps on ``device`` in ``dtype`` (cached)."""
+        """The program's tensors and linear maps on ``device`` in ``dtype`` (cached), of the
+        class :meth:`_operators_class` names."""
         key = (str(check_device(device)), check_dtype(dtype))
         if key not in self._operators:
-            self._operators[key] = Operators(self, torch.device(device), dtype)
+            self._operators[key] = self._operators_class()(self, torch.device(device), dtype)
         return self._operators[key]
+
+    def _operators_class(self) -> type[Operators]:
+        """The lifted operator's class: :class:`Operators`; a program whose maps differ (a
+        process's block of rows, a convolutional program's pooled patches) names its own."""
+        return Operators
 
     def objective(self, V, W=None) -> float:
         """Value of (8) (or the gated objective when ``W`` is None) at NumPy ``V``, ``W``."""

@@ -63,8 +63,6 @@ from .._groups import NEGLIGIBLE, significant
 from .._validation import (
     check_beta,
     check_data,
-    check_device,
-    check_dtype,
     check_matrix,
     check_positive_int,
 )
@@ -261,12 +259,9 @@ class PatchProgram(ConvexProblem):
                              f"got {inside.dtype} of shape {inside.shape}")
         self._set(inside=inside)
 
-    def operators(self, device="cpu", dtype=torch.float64) -> PatchOperators:
-        """The program's tensors and maps with the pooling over patches (cached)."""
-        key = (str(check_device(device)), check_dtype(dtype))
-        if key not in self._operators:
-            self._operators[key] = PatchOperators(self, torch.device(device), dtype)
-        return self._operators[key]
+    def _operators_class(self) -> type[PatchOperators]:
+        """The program's tensors and maps with the pooling over patches."""
+        return PatchOperators
 
 
 class PatchOperators(Operators):

@@ -43,7 +43,7 @@ import torch
 import torch.distributed as dist
 
 from .._sharding import Sharding
-from .._validation import check_device, check_dtype, check_matrix, check_positive_int
+from .._validation import check_matrix, check_positive_int
 from ..patterns import Patterns, add_bias
 from ..problem import ConvexProblem, Operators
 from ..solution import ConvexSolution
@@ -293,12 +293,9 @@ class ShardedProblem(ConvexProblem):
                                  f"process's rows); got shape {weights.shape}")
             self._set(sample_weight=weights)
 
-    def operators(self, device="cpu", dtype=torch.float64) -> ShardedOperators:
-        """The block's tensors and maps, with sums over all processes (cached)."""
-        key = (str(check_device(device)), check_dtype(dtype))
-        if key not in self._operators:
-            self._operators[key] = ShardedOperators(self, torch.device(device), dtype)
-        return self._operators[key]
+    def _operators_class(self) -> type[ShardedOperators]:
+        """The block's tensors and maps, with sums over all processes."""
+        return ShardedOperators
 
     @classmethod
     def build(cls, X_rows, Y_rows, *, loss="squared", beta: float = 1e-3, bias: bool = True,
