@@ -259,3 +259,5 @@ def test_patch_programs_are_refused_where_one_row_per_sample_is_assumed(rng, mon
         replace(program, rows_per_sample=5)
     with pytest.raises(TypeError, match="problem must be a ConvReLUProblem"):
         solve_conv_relu(program)
+    with pytest.raises(ValueError, match="solver must be 'auto', 'conic' .*got 'fista'"):
+        solve_conv_relu(problem, solver="fista")

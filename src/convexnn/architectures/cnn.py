@@ -376,8 +376,9 @@ def solve_conv_relu(problem: ConvReLUProblem, *, solver: str = "auto",
     problem : ConvReLUProblem
     solver : str, default="auto"
         ``"admm"`` or ``"augmented_lagrangian"`` (the core's first-order solvers on
-        :meth:`ConvReLUProblem.program`, certified), or a CVXPY solver name (``"CLARABEL"``:
-        the conic reference, written like the program). ``"auto"`` takes Clarabel for
+        :meth:`ConvReLUProblem.program`, certified), or ``"conic"`` (also ``"CLARABEL"``: the
+        conic reference with CVXPY and Clarabel, written like the program, at the core's
+        reference tolerances). ``"auto"`` takes Clarabel for
         programs of at most ``CONIC_MAX_PROGRAM`` variables and cone rows (the core's rule)
         and ADMM beyond.
     verbose : bool, default=False
@@ -393,6 +394,12 @@ def solve_conv_relu(problem: ConvReLUProblem, *, solver: str = "auto",
     if solver == "auto":
         rows = sum(X.shape[0] for X in problem.region_data)
         solver = "CLARABEL" if 2 * P * k * (h + rows) <= CONIC_MAX_PROGRAM else "admm"
+    elif solver in ("conic", "clarabel"):
+        solver = "CLARABEL"
+    elif solver not in (*FIRST_ORDER, "CLARABEL"):
+        raise ValueError(f"solver must be 'auto', 'conic' (Clarabel, with the core's reference "
+                         f"tolerances) or one of {list(FIRST_ORDER)}; got {solver!r} (program "
+                         f"(C) has cone constraints: 'fista' solves only gated programs)")
     if solver in FIRST_ORDER:
         return _solve_first_order(problem, solver, verbose, options)
     return _solve_conic(problem, solver, verbose, options)
