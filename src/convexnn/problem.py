@@ -183,10 +183,6 @@ class Operators:
 
     #: reductions over samples; the identities when this process holds every sample
     sharding = LOCAL
-    #: rows of ``X`` per sample: 1 here; a program whose loss sees sums of rows (the patches of
-    #: a convolutional network, :class:`convexnn.architectures.cnn.PatchOperators`) has more,
-    #: and overrides :meth:`pool`, :meth:`expand` and :meth:`kernel`
-    rows_per_sample = 1
 
     def __init__(self, problem: ConvexProblem, device: torch.device, dtype: torch.dtype):
         self.problem = problem
@@ -206,6 +202,11 @@ class Operators:
         _, self.d, self.P, self.k = problem.shape
         #: rows of ``X`` (the maps' rows) and samples (the predictions' rows, the loss's)
         self.n, self.n_samples = self.X.shape[0], self.Y.shape[0]
+        #: the problem's rows of ``X`` per sample: 1 here; a program whose loss sees sums of
+        #: rows (the patches of a convolutional network) has more, and its operator
+        #: (:class:`convexnn.architectures.cnn.PatchOperators`) overrides :meth:`pool`,
+        #: :meth:`expand` and :meth:`kernel`
+        self.rows_per_sample = problem.rows_per_sample
         #: groups per output of the stacked variable: ``P`` (gated) or ``2P`` (program (8))
         self.Q = self.P if self.gated else 2 * self.P
 

@@ -271,7 +271,7 @@ class PatchOperators(Operators):
 
     def __init__(self, problem: PatchProgram, device: torch.device, dtype: torch.dtype):
         super().__init__(problem, device, dtype)
-        self.rows_per_sample = K = problem.rows_per_sample
+        K = self.rows_per_sample
         inside = torch.as_tensor(np.tile(problem.inside, (self.n_samples, 1)), device=device)
         self.S = self.S * inside.to(dtype)
         # the patterns of one region see only its patches: the prediction and its adjoint take
@@ -408,8 +408,9 @@ def solve_conv_relu(problem: ConvReLUProblem, *, solver: str = "auto",
 def _solve_first_order(problem: ConvReLUProblem, solver: str, verbose: bool,
                        options: dict) -> ConvReLUSolution:
     result = solve_first_order(problem.program(), solver=solver, verbose=verbose, **options)
-    return ConvReLUSolution(problem, result.V, result.W, problem.objective(result.V, result.W),
-                            result.objective, result.status, result.time, solver=solver,
+    # the solution's objective is (C)'s at its point, evaluated by the program it solved
+    return ConvReLUSolution(problem, result.V, result.W, result.objective, result.objective,
+                            result.status, result.time, solver=solver,
                             certificate=certify(result))
 
 
