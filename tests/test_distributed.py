@@ -27,8 +27,9 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from sklearn.base import clone
 
-from convexnn import ConvexProblem, distributed
+from convexnn import ConvexProblem, ConvexReLUClassifier, distributed
 from convexnn.cli import main
 from convexnn.solvers import admm, solve
 
@@ -267,12 +268,41 @@ def test_sharded_paths_in_one_process_match_the_plain_solver(one_process_group):
     _assert_same(_summary(got), reference)
 
 
-def test_activate_routes_solvers_solve(one_process_group):
+def _counted_solves(monkeypatch) -> list:
+    """Record each program handed to the distributed solve (which still solves it)."""
+    calls, real = [], distributed.solve
+    monkeypatch.setattr(distributed, "solve",
+                        lambda problem, *args, **kwargs: calls.append(problem)
+                        or real(problem, *args, **kwargs))
+    return calls
+
+
+@pytest.mark.parametrize("patterns", ["sampled", "search"])
+def test_activate_makes_the_estimators_solve_distributed(one_process_group, monkeypatch,
+                                                         patterns):
+    X, y, _ = _data("hinge")
+    labels = y.argmax(axis=1)  # 3 classes: the search's outputs go one at a time
+    calls = _counted_solves(monkeypatch)
+    fit = ConvexReLUClassifier(beta=1e-2, loss="hinge", patterns=patterns, n_patterns=12,
+                               solver="admm", random_state=0)
+    with distributed.activate():
+        inside = clone(fit).fit(X, labels)
+    assert len(calls) >= 1 and not isinstance(calls[0], distributed.ShardedProblem)
+    outside = clone(fit).fit(X, labels)
+    assert len(calls) == len(set(map(id, calls)))  # nothing was solved by it outside
+    # the same program to ADMM's default relative gap (1e-4 of the larger of the primal and
+    # dual objectives, which are ~1): the two objectives agree to a few times that
+    assert inside.solution_.objective == pytest.approx(outside.solution_.objective, rel=1e-3)
+
+
+def test_solvers_solve_stays_in_the_process_inside_activate(one_process_group, monkeypatch):
+    calls = _counted_solves(monkeypatch)
     problem = _problem("squared", True)
     with distributed.activate():
+        assert distributed.context_solve() is not solve
         got = solve(problem, "fista", tol=1e-14, max_iter=20)
-    reference = solve(problem, "fista", tol=1e-14, max_iter=20)
-    _assert_same(_summary(got), reference)
+    assert calls == [] and distributed.context_solve() is solve
+    _assert_same(_summary(got), solve(problem, "fista", tol=1e-14, max_iter=20))
 
 
 def test_traffic_is_counted(one_process_group):

@@ -19,6 +19,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import distributed
 from ._persistence import load_estimator, save_estimator
 from ._samples import distinct_samples, expand_dual
 from ._threads import ONE_THREAD_MAX_ROWS, one_thread
@@ -37,7 +38,7 @@ from .network import TwoLayerReLU
 from .patterns import MAX_EXACT, Patterns, add_bias, pattern_count
 from .problem import ConvexProblem
 from .search import neuron_search
-from .solvers import resolve_solver, solve
+from .solvers import resolve_solver
 
 __all__ = ["ConvexReLUClassifier", "ConvexReLURegressor", "encode_labels"]
 
@@ -222,7 +223,7 @@ class _ConvexReLU(BaseEstimator):
         b = None if network.b is None else network.b + network.U @ self.feature_mean_
         return TwoLayerReLU(U, network.alpha, b)
 
-    def _search(self, X, Y, weights, loss, params, seed, reused):
+    def _search(self, X, Y, weights, loss, params, seed, reused, solve):
         """The neuron search (:func:`~convexnn.search.neuron_search`) for this estimator."""
         # the conic solver computes in float64 on the CPU and takes Clarabel's settings only
         solver_options = {} if self.solver == "conic" else {"device": self.device,
@@ -237,7 +238,7 @@ class _ConvexReLU(BaseEstimator):
             # a tenth of the limit is kept for the certificate and the network's recovery
             time_limit=None if self.time_limit is None else 0.9 * float(self.time_limit),
             seed=seed, solver=self.solver, solver_options=solver_options,
-            verbose=bool(self.verbose))
+            verbose=bool(self.verbose), solve_with=solve)
 
     def _fit_convex(self, X: np.ndarray, Y: np.ndarray, sample_weight) -> None:
         """Solve program (8) for encoded targets ``Y`` (n, k) and set the fitted attributes,
@@ -263,8 +264,10 @@ class _ConvexReLU(BaseEstimator):
             raise ValueError(f"random_state must be None, an int or a numpy RandomState; "
                              f"got {self.random_state!r}") from exc
         self.search_ = None
+        # inside convexnn.distributed.activate: a solve that splits the samples across processes
+        solve = distributed.context_solve()
         if self._searches(Xa, reused):
-            self.search_ = self._search(X, Y, weights, loss, params, seed, reused)
+            self.search_ = self._search(X, Y, weights, loss, params, seed, reused, solve)
             solution = self.search_.solution
         else:
             problem = ConvexProblem.build(

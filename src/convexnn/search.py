@@ -352,13 +352,13 @@ class _Search:
 
     def __init__(self, Xa, Y, *, loss, beta, bias, gated, sample_weight, all_patterns,
                  patterns_per_round, eps, limit, oracle_options, solver, solver_options,
-                 warm_start, rng):
+                 warm_start, rng, solve_with):
         self.Xa, self.Y, self.loss, self.beta = Xa, Y, loss, beta
         self.bias, self.gated, self.sample_weight = bias, gated, sample_weight
         self.all_patterns, self.patterns_per_round, self.eps = all_patterns, patterns_per_round, eps
         self.limit, self.oracle_options = limit, oracle_options
         self.solver, self.solver_options, self.warm_start = solver, solver_options, warm_start
-        self.rng = rng
+        self.rng, self.solve_with = rng, solve_with
         self.start = time.perf_counter()
         self.n_directions = 0
         self.neurons = np.zeros((Xa.shape[1], 0))  # the oracle's last best directions
@@ -398,14 +398,14 @@ class _Search:
                            if key in options}
         if name == "conic":  # interior point: always to 1e-9, no warm start
             try:
-                return (solve(problem, "conic", **self.timed(options, final)),
+                return (self.solve_with(problem, "conic", **self.timed(options, final)),
                         min(tol, CONIC_ACCURACY))
             except ConicSolverError:
                 if self.solver != "auto":
                     raise
                 name, options = "admm", dict(self.solver_options)  # numerical trouble
         options = _solver_options(name, warm if warm_start else None, options)
-        return solve(problem, name, tol=tol, **self.timed(options, final)), tol
+        return self.solve_with(problem, name, tol=tol, **self.timed(options, final)), tol
 
     def price(self, problem: ConvexProblem, solution: ConvexSolution, *, scale: bool,
               effort: int = 1):
@@ -470,7 +470,8 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
                   oracle_options: dict | None = None, solver: str = "auto",
                   solver_options: dict | None = None, warm_start: bool = False,
                   per_output="auto", n_jobs="auto", verbose: bool = False,
-                  progress: Callable[[dict], None] | None = None) -> SearchResult:
+                  progress: Callable[[dict], None] | None = None,
+                  solve_with: Callable | None = None) -> SearchResult:
     """Train a two-layer ReLU network by column generation over activation patterns.
 
     Parameters
@@ -564,6 +565,13 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
         Called after each round with that round's history entry (a dict; with ``output``, the
         output's index, when the outputs are searched separately, then from the searching
         thread).
+    solve_with : callable, optional
+        ``solve_with(problem, solver, **options)`` solves the restricted programs; default
+        :func:`convexnn.solvers.solve`. The estimators pass
+        :func:`convexnn.distributed.context_solve`'s, which inside
+        :func:`convexnn.distributed.activate` splits the samples across processes; any other
+        than the default searches the outputs one at a time (a distributed solve's collectives
+        must come in the same order on every process).
 
     Returns
     -------
@@ -587,6 +595,12 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
     if time_limit is not None and not time_limit > 0:
         raise ValueError(f"time_limit must be a positive number of seconds; got {time_limit!r}")
     workers = _workers(n_jobs, X)
+    if solve_with is None:
+        solve_with = solve
+    elif not callable(solve_with):
+        raise TypeError(f"solve_with must be callable; got {type(solve_with).__name__}")
+    else:
+        workers = 1
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be callable; got {type(progress).__name__}")
     if sample_weight is not None:
@@ -616,7 +630,7 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
             initial_tol=initial_tol, eps=eps, gap_tol=gap_tol, min_progress=min_progress,
             drop_after=drop_after, oracle="ascent" if all_patterns is None else all_patterns,
             oracle_options=oracle_options, solver=solver, solver_options=solver_options,
-            warm_start=warm_start, per_output=False)
+            warm_start=warm_start, per_output=False, solve_with=solve_with)
         return _search_outputs(X, Y, settings, time_limit, verbose, progress, rng, workers)
     search = _Search(
         Xa, Y, loss=loss, beta=beta, bias=bias, gated=gated, sample_weight=sample_weight,
@@ -626,7 +640,7 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
         oracle_options=dict(oracle_options or {}), solver=solver,
         solver_options=dict(solver_options or {}), warm_start=check_bool(warm_start,
                                                                           "warm_start"),
-        rng=rng)
+        rng=rng, solve_with=solve_with)
     patterns = _initial_patterns(Xa, initial_patterns, seed_network, bias, rng)
     history: dict[str, list] = {key: [] for key in HISTORY_KEYS}
     zero_rounds = np.zeros(patterns.n_patterns, int)

@@ -32,24 +32,27 @@ same function as the whole one.
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import os
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from importlib import import_module
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
+from .. import solvers
 from .._sharding import Sharding
 from .._validation import check_matrix, check_positive_int
 from ..patterns import Patterns, add_bias
 from ..problem import ConvexProblem, Operators
 from ..solution import ConvexSolution
-from ..solvers import SOLVERS
+from ..solvers import SOLVERS, resolve_solver
 from ..solvers._linsys import GramSolver
-from ..solvers._sharding import PROCESS_GROUP, ActiveGroup
 from ._projector import ShardedConeProjector
 
 __all__ = [
@@ -60,6 +63,7 @@ __all__ = [
     "ShardedProblem",
     "Traffic",
     "activate",
+    "context_solve",
     "init",
     "row_block",
     "session",
@@ -69,6 +73,10 @@ __all__ = [
 
 #: the solvers that run with their samples split (the others hold every sample in one process)
 DISTRIBUTED_SOLVERS = ("admm", "fista")
+
+#: inside :func:`activate`: a one-element tuple, the process group (None: the world); else None
+_ACTIVE_GROUP: contextvars.ContextVar[tuple | None] = contextvars.ContextVar(
+    "convexnn_active_group", default=None)
 
 
 @dataclass
@@ -439,8 +447,8 @@ def solve(problem, solver: str = "admm", *, group=None, **options) -> ConvexSolu
     if options.get("time_limit") is not None:
         raise ValueError("time_limit is not supported in a distributed solve (processes could "
                          "stop at different iterations); limit max_iter instead")
-    if group is None and PROCESS_GROUP.get() is not None:
-        group = PROCESS_GROUP.get().group
+    if group is None and _ACTIVE_GROUP.get() is not None:
+        (group,) = _ACTIVE_GROUP.get()
     shard = problem if isinstance(problem, ShardedProblem) else shard_problem(problem, group)
     module = import_module(f"..solvers.{SOLVERS[solver]}", __package__)
     if "anderson" in inspect.signature(module.solve).parameters:
@@ -495,16 +503,32 @@ def init(device="cpu") -> torch.device:
 
 @contextmanager
 def activate(group=None):
-    """Within the block, :func:`convexnn.solvers.solve` (so every estimator) solves distributed.
+    """Within the block, every estimator's fit (its neuron search included) solves distributed.
 
     Every process runs the same code in the block; solvers must be among
-    :data:`DISTRIBUTED_SOLVERS`.
+    :data:`DISTRIBUTED_SOLVERS`. The estimators take their solve from :func:`context_solve`;
+    :func:`convexnn.solvers.solve` itself always solves in the calling process (call
+    :func:`solve` for one program).
     """
-    token = PROCESS_GROUP.set(ActiveGroup(group, solve))
+    token = _ACTIVE_GROUP.set((group,))
     try:
         yield
     finally:
-        PROCESS_GROUP.reset(token)
+        _ACTIVE_GROUP.reset(token)
+
+
+def context_solve() -> Callable:
+    """The solve of the calling context: inside :func:`activate`, :func:`solve` over its group
+    (``"auto"`` resolved as :func:`convexnn.solvers.resolve_solver` does); else
+    :func:`convexnn.solvers.solve`. Both take ``(problem, solver, **options)``."""
+    active = _ACTIVE_GROUP.get()
+    if active is None:
+        return solvers.solve
+    return partial(_solve_resolved, group=active[0])
+
+
+def _solve_resolved(problem, solver: str = "auto", *, group, **options) -> ConvexSolution:
+    return solve(problem, resolve_solver(problem, solver), group=group, **options)
 
 
 @contextmanager

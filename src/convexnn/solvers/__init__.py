@@ -18,7 +18,6 @@ from .._validation import check_instance
 from ..problem import ConvexProblem
 from ..solution import ConvexSolution
 from ._errors import ConicSolverError
-from ._sharding import PROCESS_GROUP
 
 __all__ = ["SOLVERS", "ConicSolverError", "resolve_solver", "solve"]
 
@@ -81,7 +80,8 @@ TARGET_SCALE_RANGE = (1e-2, 1e2)
 def solve(problem, solver: str = "auto", **options):
     """Solve ``problem`` with the named solver (see each solver module for its options).
 
-    Inside :func:`convexnn.distributed.activate` the samples are split across its processes.
+    The solve runs in this process (:func:`convexnn.distributed.solve` splits the samples
+    across processes).
     Squared-loss targets of extreme scale are solved in the equivalent rescaled program
     (:func:`_target_scale`), so that absolute tolerances and the conic solver's conditioning
     see targets of scale 1. When ``"auto"`` chose the conic solver and it fails numerically
@@ -90,9 +90,6 @@ def solve(problem, solver: str = "auto", **options):
     with the conic solver, and the solution's ``reason`` says so.
     """
     name = resolve_solver(problem, solver)
-    active = PROCESS_GROUP.get()
-    if active is not None:  # inside convexnn.distributed.activate: its solve splits the samples
-        return active.solve(problem, name, **options)
     if solver == "auto" and name == "conic":
         try:
             return _solve_with(name, problem, options)
