@@ -6,7 +6,7 @@ import torch
 from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
 
 from convexnn import Patterns, TwoLayerReLU
-from convexnn import estimators as estimators_module
+from convexnn import solvers as solvers_module
 from convexnn.estimators import ConvexReLUClassifier, ConvexReLURegressor, encode_labels
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -185,13 +185,13 @@ def test_weights_with_distinct_orders_still_agree(tiny):
 def test_warm_start_reuses_patterns_and_solution(regression, monkeypatch):
     X, y = regression
     calls = []
-    solve = estimators_module.solve
+    solve = solvers_module.solve
 
     def spy(problem, solver, **options):
         calls.append((solver, options))
         return solve(problem, "conic")
 
-    monkeypatch.setattr(estimators_module, "solve", spy)
+    monkeypatch.setattr(solvers_module, "solve", spy)  # the estimators' solve outside activate
     reg = ConvexReLURegressor(beta=1e-1, patterns="sampled", n_patterns=15, warm_start=True,
                               solver="augmented_lagrangian", tol=1e-5, random_state=0)
     reg.fit(X, y)
@@ -236,13 +236,13 @@ def test_warm_start_drops_exactness_for_new_data(tiny):
 def test_conic_tolerances_are_forwarded(regression, monkeypatch):
     X, y = regression
     seen = {}
-    solve = estimators_module.solve
+    solve = solvers_module.solve
 
     def spy(problem, solver, **options):
         seen.update(options, solver=solver)
         return solve(problem, solver, **options)
 
-    monkeypatch.setattr(estimators_module, "solve", spy)
+    monkeypatch.setattr(solvers_module, "solve", spy)  # the estimators' solve outside activate
     model = _small(ConvexReLURegressor, tol=1e-6, max_iter=200).fit(X, y)
     # "auto" reaches solve as such (it falls back to ADMM should the conic solver fail)
     assert seen["solver"] == "auto" and model.solution_.solver == "conic-clarabel"

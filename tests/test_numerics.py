@@ -196,9 +196,9 @@ def test_non_finite_solutions_are_diverged_and_refused(monkeypatch):
     with pytest.raises(ValueError, match="solution holds no network: .*non-finite"):
         TwoLayerReLU.from_convex(bad)
 
-    import convexnn.estimators as estimators
+    import convexnn.solvers as solvers
 
-    monkeypatch.setattr(estimators, "solve", lambda problem, name, **options: ConvexSolution(
+    monkeypatch.setattr(solvers, "solve", lambda problem, name, **options: ConvexSolution(
         problem, np.full(problem.zeros().shape, np.inf), problem.zeros(), objective=np.inf,
         solver="admm"))
     with pytest.raises(RuntimeError, match="ConvexReLURegressor.fit: the iterates of admm "
