@@ -86,29 +86,45 @@ __all__ = [
 ]
 
 
-@dataclass
+@dataclass(frozen=True)
 class ConvReLUProblem:
     """Data of program (C).
+
+    Immutable, as :class:`~convexnn.problem.ConvexProblem`: the fields cannot be reassigned and
+    the arrays are read-only copies, so the patch program built once by :meth:`program` (which
+    ``predict``, ``cone_violation`` and ``objective`` evaluate) stays the program of these data.
+    :meth:`add_filters` and ``dataclasses.replace`` make new problems.
 
     Parameters
     ----------
     geometry : ConvGeometry
-    region_data : list of ndarray
+    region_data : sequence of ndarray
         ``X_g`` of shape ``(n |R_g|, h)`` per region (rows sample-major; scaled by ``1/|R_g|``
-        for mean pooling).
+        for mean pooling); kept as a tuple.
     Y : ndarray of shape (n_samples, n_outputs)
     loss : Loss
     beta : float
-    patterns : list of Patterns
-        Patterns of each ``X_g``; the variables list them region after region.
+    patterns : sequence of Patterns
+        Patterns of each ``X_g``; the variables list them region after region; kept as a tuple.
     """
 
     geometry: ConvGeometry
-    region_data: list
+    region_data: tuple
     Y: np.ndarray
     loss: Loss
     beta: float
-    patterns: list
+    patterns: tuple
+    _program: list = field(init=False, repr=False, compare=False, default_factory=list)
+
+    def __post_init__(self):
+        def frozen(array):
+            array = np.array(array, copy=True)
+            array.flags.writeable = False
+            return array
+
+        object.__setattr__(self, "region_data", tuple(frozen(X) for X in self.region_data))
+        object.__setattr__(self, "Y", frozen(self.Y))
+        object.__setattr__(self, "patterns", tuple(self.patterns))
 
     @classmethod
     def build(cls, inputs, Y, geometry: ConvGeometry, *, loss="squared", beta: float = 1e-3,
@@ -180,7 +196,13 @@ class ConvReLUProblem:
     # ----------------------------------------------------------------------------- the maps
     def program(self) -> PatchProgram:
         """Program (C) in the core's form (:class:`PatchProgram`): every patch a row, the
-        patterns of all regions as columns in the order of :meth:`pattern_slices`."""
+        patterns of all regions as columns in the order of :meth:`pattern_slices` (built once,
+        then cached with its operators)."""
+        if not self._program:
+            self._program.append(self._build_program())
+        return self._program[0]
+
+    def _build_program(self) -> PatchProgram:
         n, h, P, _ = self.shape
         regions = self.geometry.regions()
         K = regions.size
