@@ -198,14 +198,14 @@ def test_bounds_are_the_kept_multipliers_bound_and_release_forgets_them(kind, st
     assert_close(project(projector, X, signs, V1), scipy_projection(X, signs, k, V1), V1)
 
 
-def test_full_passive_sets_finish_with_scipy(monkeypatch):
-    # a capacity of d - 3 passive rows: groups that need more are handed to SciPy, still exact
+def test_full_passive_sets_finish_with_the_dense_nnls(monkeypatch):
+    # a capacity of d - 3 passive rows: groups that need more go to the dense NNLS, still exact
     monkeypatch.setattr(_compiled, "EXTRA_CAPACITY", -3)
     X, signs = cones(20, 8, 10, seed=2)
     V0 = 5 * np.random.default_rng(1).standard_normal((8, 10, 1))
     projector = CompiledConeProjector(torch.as_tensor(X), torch.as_tensor(signs), 1)
-    handed, fallback = [], projector._scipy_fallback
-    monkeypatch.setattr(projector, "_scipy_fallback",
+    handed, fallback = [], projector._nnls_fallback
+    monkeypatch.setattr(projector, "_nnls_fallback",
                         lambda v0, cols, unfinished, moves: (handed.append(unfinished.size),
                                                              fallback(v0, cols, unfinished, moves)))
     for _ in range(2):
@@ -247,8 +247,8 @@ def test_prox_is_the_soft_thresholded_projection(monkeypatch, k, capacity, threa
     want = projections * np.maximum(0.0, 1 - threshold / norms)
     assert threshold > 1e-3 and 0 < np.count_nonzero(norms <= threshold) < norms.size
     projector = CompiledConeProjector(torch.as_tensor(X), torch.as_tensor(signs), k)
-    handed, fallback = [], projector._scipy_fallback
-    monkeypatch.setattr(projector, "_scipy_fallback",
+    handed, fallback = [], projector._nnls_fallback
+    monkeypatch.setattr(projector, "_nnls_fallback",
                         lambda v0, cols, unfinished, moves: (handed.append(unfinished.size),
                                                              fallback(v0, cols, unfinished, moves)))
     torch.set_num_threads(threads)

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
-from scipy.optimize import nnls
 
 from ._groups import NEGLIGIBLE, significant
+from ._nnls import nnls
 from .problem import ConvexProblem
 
 __all__ = ["ConvexSolution"]
@@ -176,7 +176,7 @@ def _least_distance(A: np.ndarray, h: np.ndarray, index: int) -> np.ndarray:
     f[-1] = 1.0
     while True:
         E = np.vstack([A[rows].T, h[None, rows]])
-        mu, _ = nnls(E, f, maxiter=50 * E.shape[1])
+        mu, _ = nnls(E, f)
         r = E @ mu - f
         if abs(r[-1]) <= 1e-12:
             raise ValueError(f"pattern {index}: its cone has an empty interior (a degenerate "

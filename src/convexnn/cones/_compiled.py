@@ -33,9 +33,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 from numba import njit
-from scipy.optimize import nnls
 from threadpoolctl import ThreadpoolController
 
+from .._nnls import nnls
 from ._state import ProjectorState
 
 __all__ = ["CompiledConeProjector"]
@@ -219,7 +219,7 @@ def _sync(F, act, m, X, s, a, ridge):
     """The kept passive set, or a new factor if the multipliers ``a`` were changed outside.
 
     The kept factor is valid while the support of ``a`` is the kept passive set (the usual
-    warm start); otherwise (multipliers zeroed or set by the caller, a SciPy fallback) the
+    warm start); otherwise (multipliers zeroed or set by the caller, the NNLS fallback) the
     passive set becomes the support and is factored afresh. Negative entries are zeroed; a
     support beyond the capacity starts cold.
     """
@@ -472,7 +472,8 @@ class CompiledConeProjector(ProjectorState):
     k : int
         Number of outputs (groups are ``(q, c)``, flattened to ``q k + c``).
     max_steps : int
-        Lawson-Hanson outer steps of an exact projection before the SciPy fallback.
+        Lawson-Hanson outer steps of an exact projection before the dense NNLS fallback
+        (:func:`convexnn._nnls.nnls`).
 
     Each group keeps its passive rows (``capacity = min(n, d + EXTRA_CAPACITY)`` at most) and
     their packed factor, ``capacity (capacity + 1) / 2`` float64 numbers; the store is
@@ -553,7 +554,7 @@ class CompiledConeProjector(ProjectorState):
             if cols.size:
                 v0 = points[cols]
                 moves = np.zeros_like(v0)
-                self._scipy_fallback(v0, cols, np.arange(cols.size), moves)
+                self._nnls_fallback(v0, cols, np.arange(cols.size), moves)
                 projected = v0 + moves
                 norms = np.maximum(np.linalg.norm(projected, axis=1), 1e-300)
                 out[cols] = projected * np.maximum(0.0, 1.0 - threshold / norms)[:, None]
@@ -576,16 +577,16 @@ class CompiledConeProjector(ProjectorState):
              self._k, self._a.numpy(), cols, v0, tols, self._factors, self._active,
              self._counts, self._ridge, moves, budget, verify, status)
         if steps is None:
-            self._scipy_fallback(v0, cols, np.flatnonzero(status != DONE), moves)
+            self._nnls_fallback(v0, cols, np.flatnonzero(status != DONE), moves)
         return moves
 
-    def _scipy_fallback(self, v0, cols, unfinished, moves):
-        """SciPy's NNLS for the groups that did not finish (the kept factor is rebuilt from the
-        new multipliers at the next call)."""
+    def _nnls_fallback(self, v0, cols, unfinished, moves):
+        """The dense NNLS (:func:`convexnn._nnls.nnls`) for the groups that did not finish (the
+        kept factor is rebuilt from the new multipliers at the next call)."""
         X = self._X64.numpy()
         for t in unfinished.tolist():
             g = cols[t]
             B = X.T * self._signs[g].numpy()
-            solution, _ = nnls(B, -v0[t], maxiter=10 * B.shape[1])
+            solution, _ = nnls(B, -v0[t])
             self._a[g] = torch.from_numpy(solution).to(self._a.dtype)
             moves[t] = B @ self._a[g].double().numpy()

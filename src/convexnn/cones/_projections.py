@@ -72,11 +72,12 @@ def cone_maxima(X: torch.Tensor, G: torch.Tensor, signs: torch.Tensor,
     Groups with ``S_q * (X g) >= 0`` are in their cone and cost one norm; the others are
     projected together by :func:`make_cone_projector`'s projector, run to completion (exact
     projections: Lawson-Hanson until no constraint is violated beyond the projector's relative
-    precision, SciPy's NNLS for the groups still unfinished after ``max_steps``; never the
-    truncated steps ADMM takes between its checks), so the values are the maxima to rounding.
+    precision, the dense NNLS (:func:`convexnn._nnls.nnls`) for the groups still unfinished
+    after ``max_steps``; never the truncated steps ADMM takes between its checks), so the
+    values are the maxima to rounding.
 
     **Why the values are safe upper bounds.** Both projectors return ``g + B a`` for multipliers
-    ``a >= 0`` (Lawson-Hanson's iterates stay non-negative, and so do SciPy's). For *any*
+    ``a >= 0`` (Lawson-Hanson's iterates stay non-negative, and so do the dense NNLS's). For *any*
     ``a >= 0``, ``||g + B a||`` is at least the minimum above, i.e. at least the true maximum: an
     inexact projection (a stopping tolerance, rounding in the factors) can only overestimate a
     group's dual constraint. A certificate that scales its dual candidate by ``beta / max`` is

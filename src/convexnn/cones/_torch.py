@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.optimize import nnls
 
+from .._nnls import nnls
 from ._linalg import solve_with_factor
 from ._state import ProjectorState
 
@@ -49,7 +49,8 @@ class ConeProjector(ProjectorState):
     k : int
         Number of outputs (groups are ``(q, c)``, flattened to ``q k + c``).
     max_steps : int
-        Lawson-Hanson outer steps of an exact projection before the SciPy fallback.
+        Lawson-Hanson outer steps of an exact projection before the dense NNLS fallback
+        (:func:`convexnn._nnls.nnls`).
     """
 
     def __init__(self, X: torch.Tensor, signs: torch.Tensor, k: int, max_steps: int = 200):
@@ -101,7 +102,7 @@ class ConeProjector(ProjectorState):
             a[todo], shift[todo] = self._feasible_least_squares(margin0[todo], S[todo], at,
                                                                 passive)
         if steps is None:
-            a = self._scipy_fallback(v0, S, a, todo)
+            a = self._nnls_fallback(v0, S, a, todo)
             shift[todo] = (S[todo] * a[todo]) @ self.X
         return a, shift
 
@@ -194,11 +195,11 @@ class ConeProjector(ProjectorState):
         s = solve_with_factor(torch.linalg.cholesky(system), (rhs * mask)[:, :, None])
         return s[:, :, 0] * mask
 
-    def _scipy_fallback(self, v0, S, a, todo):
+    def _nnls_fallback(self, v0, S, a, todo):
         X = self.X.detach().cpu().double().numpy()
         for row in todo.tolist():
             B = X.T * S[row].detach().cpu().double().numpy()
-            sol, _ = nnls(B, -v0[row].detach().cpu().double().numpy(), maxiter=10 * B.shape[1])
+            sol, _ = nnls(B, -v0[row].detach().cpu().double().numpy())
             a[row] = torch.as_tensor(np.asarray(sol), dtype=a.dtype, device=a.device)
         return a
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import cvxpy as cp
 import numpy as np
-from scipy.optimize import nnls
 
+from .._nnls import nnls
 from .._validation import check_data, check_matrix
 from ..patterns import Patterns, add_bias, make_patterns
 from .dictionary import L1Network, NeuronDictionary
@@ -74,7 +74,7 @@ def _hull_projection(A: np.ndarray, i: int) -> np.ndarray:
     E = np.vstack([C.T / scale, np.ones((1, C.shape[0]))])
     target = np.zeros(E.shape[0])
     target[-1] = 1.0
-    mu, _ = nnls(E, target, maxiter=50 * E.shape[1])
+    mu, _ = nnls(E, target)
     return np.insert(mu / mu.sum(), i, 0.0)
 
 
