@@ -1,4 +1,4 @@
-"""The dense NNLS (``convexnn._nnls.nnls``, Lawson & Hanson) against CVXPY + Clarabel and the
+"""The dense NNLS (``convexnn.cones.nnls``, Lawson & Hanson) against CVXPY + Clarabel and the
 problem's optimality conditions, float64.
 
 ``x >= 0`` minimizes ``||A x - b||`` iff ``w = A^T (b - A x) <= 0`` with ``w_j = 0`` where
@@ -11,7 +11,7 @@ import cvxpy as cp
 import numpy as np
 import pytest
 
-from convexnn._nnls import nnls
+from convexnn.cones import nnls
 
 #: one group's cone projection (``B = X^T diag(s)``, ``g`` the dual constraint's vector) of a
 #: 6-sample, 10-feature program of the cutting-plane tests: SciPy 1.17.1's ``nnls(B, -g)``

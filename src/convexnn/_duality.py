@@ -7,7 +7,7 @@ largest dual constraint is ``worst`` is feasible after scaling by any ``t <= bet
 the bound is ``max_{0 <= t <= t_max} -L*(t Lam)``: a concave function of ``t`` (``L*`` is
 convex), maximized here. :mod:`convexnn.certificates` calls it for final certificates and
 :mod:`convexnn.solvers._stopping` inside solver loops, with different accuracies.
-:func:`cone_maximum` is one group's constraint by an exact NNLS (:mod:`convexnn._nnls`), with
+:func:`cone_maximum` is one group's constraint by an exact NNLS (:func:`convexnn.cones.nnls`), with
 its maximizer: the reference the exact oracle and the cutting-plane method use one group at a
 time, and the tests' independent check of :func:`convexnn.cones.cone_maxima`, the batched
 values the certificates, the pricing of many patterns and screening use.
@@ -20,7 +20,7 @@ import math
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from ._nnls import nnls
+from .cones import nnls
 
 __all__ = ["MAX_DUAL_SCALE", "best_dual_scale", "cone_maximum"]
 
@@ -37,7 +37,7 @@ def cone_maximum(g: np.ndarray, B: np.ndarray) -> tuple[float, np.ndarray]:
     One group's dual constraint (``B = X^T (2 D_i - I)``, (d, n)). By conic duality the maximum
     is ``||P_K g|| = min_{a >= 0} ||g + B a||`` (the step from which Pilanci & Ergen derive
     program (8)) and ``P_K g`` is the minimizing residual, found by Lawson & Hanson's NNLS
-    (:func:`convexnn._nnls.nnls`); when ``B^T g >= 0``, ``g`` itself lies in the cone and no
+    (:func:`convexnn.cones.nnls`); when ``B^T g >= 0``, ``g`` itself lies in the cone and no
     least squares is needed.
     """
     if np.all(B.T @ g >= 0):

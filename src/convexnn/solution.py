@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ._groups import NEGLIGIBLE, significant
-from ._nnls import nnls
+from .cones import nnls
 from .problem import ConvexProblem
 
 __all__ = ["ConvexSolution"]

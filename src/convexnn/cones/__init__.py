@@ -11,15 +11,18 @@ it without an import cycle.
 * :func:`make_cone_projector`: the one for a device and dtype;
 * :func:`project_onto_cones`: a solver's iterate with its violating groups projected;
 * :func:`cone_maxima`: ``max_{v in K_q, ||v|| <= 1} <g, v>`` for many groups at once, the dual
-  constraint of program (8).
+  constraint of program (8);
+* :func:`nnls` (:mod:`._nnls`): one dense non-negative least squares (Lawson & Hanson), the
+  projectors' last resort and the library's single-problem NNLS.
 """
 
 from __future__ import annotations
 
+from ._nnls import nnls
 from ._projections import cone_maxima, make_cone_projector, project_onto_cones
 from ._torch import ConeProjector
 
-__all__ = ["CompiledConeProjector", "ConeProjector", "cone_maxima", "make_cone_projector",
+__all__ = ["CompiledConeProjector", "ConeProjector", "cone_maxima", "make_cone_projector", "nnls",
            "project_onto_cones"]
 
 

@@ -35,7 +35,7 @@ import torch
 from numba import njit
 from threadpoolctl import ThreadpoolController
 
-from .._nnls import nnls
+from ._nnls import nnls
 from ._state import ProjectorState
 
 __all__ = ["CompiledConeProjector"]
@@ -473,7 +473,7 @@ class CompiledConeProjector(ProjectorState):
         Number of outputs (groups are ``(q, c)``, flattened to ``q k + c``).
     max_steps : int
         Lawson-Hanson outer steps of an exact projection before the dense NNLS fallback
-        (:func:`convexnn._nnls.nnls`).
+        (:func:`convexnn.cones.nnls`).
 
     Each group keeps its passive rows (``capacity = min(n, d + EXTRA_CAPACITY)`` at most) and
     their packed factor, ``capacity (capacity + 1) / 2`` float64 numbers; the store is
@@ -581,7 +581,7 @@ class CompiledConeProjector(ProjectorState):
         return moves
 
     def _nnls_fallback(self, v0, cols, unfinished, moves):
-        """The dense NNLS (:func:`convexnn._nnls.nnls`) for the groups that did not finish (the
+        """The dense NNLS (:func:`convexnn.cones.nnls`) for the groups that did not finish (the
         kept factor is rebuilt from the new multipliers at the next call)."""
         X = self._X64.numpy()
         for t in unfinished.tolist():

@@ -72,7 +72,7 @@ def cone_maxima(X: torch.Tensor, G: torch.Tensor, signs: torch.Tensor,
     Groups with ``S_q * (X g) >= 0`` are in their cone and cost one norm; the others are
     projected together by :func:`make_cone_projector`'s projector, run to completion (exact
     projections: Lawson-Hanson until no constraint is violated beyond the projector's relative
-    precision, the dense NNLS (:func:`convexnn._nnls.nnls`) for the groups still unfinished
+    precision, the dense NNLS (:func:`convexnn.cones.nnls`) for the groups still unfinished
     after ``max_steps``; never the truncated steps ADMM takes between its checks), so the
     values are the maxima to rounding.
 

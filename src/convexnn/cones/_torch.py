@@ -24,8 +24,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._nnls import nnls
 from ._linalg import solve_with_factor
+from ._nnls import nnls
 from ._state import ProjectorState
 
 __all__ = ["ConeProjector"]
@@ -50,7 +50,7 @@ class ConeProjector(ProjectorState):
         Number of outputs (groups are ``(q, c)``, flattened to ``q k + c``).
     max_steps : int
         Lawson-Hanson outer steps of an exact projection before the dense NNLS fallback
-        (:func:`convexnn._nnls.nnls`).
+        (:func:`convexnn.cones.nnls`).
     """
 
     def __init__(self, X: torch.Tensor, signs: torch.Tensor, k: int, max_steps: int = 200):

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import cvxpy as cp
 import numpy as np
 
-from .._nnls import nnls
 from .._validation import check_data, check_matrix
+from ..cones import nnls
 from ..patterns import Patterns, add_bias, make_patterns
 from .dictionary import L1Network, NeuronDictionary
 

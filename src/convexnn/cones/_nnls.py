@@ -13,9 +13,9 @@ The algorithm is Lawson & Hanson's (*Solving Least Squares Problems*, 1974, ch. 
 column with the largest dual value ``w_j = a_j^T (b - A x)`` into the passive set, solve the
 unconstrained least squares on it, and step back along the segment to the first point that is
 feasible when that solution has non-positive entries. Each least squares is a fresh SVD-based
-``lstsq`` (no updated factor: these problems have at most a few hundred columns), so rounding
-does not accumulate. It stops when no column has ``w_j`` above a tolerance of rounding size,
-which is the problem's optimality condition.
+``lstsq`` on the passive columns (at most rank ``A`` of them: a few dozen here), with no updated
+factor, so rounding does not accumulate. It stops when no column has ``w_j`` above a tolerance
+of rounding size, which is the problem's optimality condition.
 """
 
 from __future__ import annotations
