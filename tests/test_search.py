@@ -269,6 +269,26 @@ def test_outputs_searched_on_threads_give_the_same_network():
                                          "time": one.history["time"]}
 
 
+def test_only_a_solve_other_than_the_library_s_keeps_the_outputs_on_one_thread():
+    # the estimators pass convexnn.solvers.solve outside distributed.activate: outputs still
+    # go on threads; any other solve (a distributed one) takes them one at a time
+    import threading
+
+    X, y = regression_data(n=60, d=4, seed=5)
+    Y = np.column_stack([y, np.sin(y)])
+
+    def threads(solve_with) -> set:
+        names = set()
+        neuron_search(X, Y, beta=1e-3, initial_patterns=5, max_rounds=1, seed=0, n_jobs=2,
+                      solve_with=solve_with,
+                      progress=lambda entry: names.add(threading.current_thread().name))
+        return names
+
+    assert all(name.startswith("convexnn-search") for name in threads(solve))
+    assert threads(lambda *args, **options: solve(*args, **options)) == {
+        threading.current_thread().name}
+
+
 def test_outputs_on_threads_share_the_time_limit():
     import time
 
