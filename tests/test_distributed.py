@@ -291,9 +291,15 @@ def test_activate_makes_the_estimators_solve_distributed(one_process_group, monk
     solved = len(calls)
     outside = clone(fit).fit(X, labels)
     assert len(calls) == solved  # nothing was solved by it outside
-    # the same program to ADMM's default relative gap (1e-4 of the larger of the primal and
-    # dual objectives, which are ~1): the two objectives agree to a few times that
-    assert inside.solution_.objective == pytest.approx(outside.solution_.objective, rel=1e-3)
+    if patterns == "sampled":
+        # the same program, each fit certified to ADMM's default relative gap 1e-6: the two
+        # objectives are within 1e-6 of its optimum, so within 1e-5 of each other
+        assert inside.solution_.objective == pytest.approx(outside.solution_.objective, rel=1e-5)
+    else:
+        # the searches' patterns follow their duals, which rounding and Anderson acceleration
+        # (off in a distributed solve) move: the distributed fit is certified over its own
+        # patterns to the estimators' search gap 1e-3
+        assert inside.certificate_.relative_gap <= 1e-3
 
 
 def test_solvers_solve_stays_in_the_process_inside_activate(one_process_group, monkeypatch):
