@@ -8,6 +8,7 @@ relative to the norm of the projected point ``v0``.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import numpy as np
@@ -348,3 +349,20 @@ def test_admm_reaches_the_conic_optimum_with_either_projector(monkeypatch):
     for objective in objectives.values():
         assert objective == pytest.approx(reference, rel=1e-6, abs=1e-12)
     assert objectives[True] == pytest.approx(objectives[False], rel=1e-6)
+
+
+def test_the_kernels_blas_is_loaded_with_the_module():
+    # _SerialBLAS limits the BLAS libraries loaded when it first runs; the kernels' products go
+    # through SciPy's (numba's np.dot calls scipy.linalg.cython_blas), so the module loads it
+    code = """
+from threadpoolctl import ThreadpoolController
+import convexnn.cones._compiled
+def blas():
+    return {lib["filepath"] for lib in ThreadpoolController().info() if lib["user_api"] == "blas"}
+before = blas()
+import scipy.linalg.cython_blas
+print(sorted(blas() - before))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]"

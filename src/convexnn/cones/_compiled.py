@@ -31,6 +31,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+# the BLAS that numba's np.dot calls, loaded now so that _SerialBLAS's controller finds it
+import scipy.linalg.cython_blas  # noqa: F401
 import torch
 from numba import njit
 from threadpoolctl import ThreadpoolController
@@ -42,7 +45,7 @@ __all__ = ["CompiledConeProjector"]
 
 #: passive rows kept beyond ``d`` (Lawson-Hanson's passive rows are linearly independent, so
 #: there are at most ``rank X <= d`` of them up to rounding); a group that needs more is
-#: finished by SciPy (exact projections) or stops (truncated ones)
+#: finished by the dense NNLS (exact projections) or stops (truncated ones)
 EXTRA_CAPACITY = 8
 #: ridge ``r`` of the kept factors, relative to the largest squared row norm of ``X``
 RIDGE = 1e-13
@@ -412,7 +415,8 @@ def _executor(threads: int) -> ThreadPoolExecutor:
 
 class _SerialBLAS:
     """A context in which the BLAS libraries loaded at its first use (the compiled kernels'
-    products go through SciPy's, loaded with this module) run on one thread; nested and
+    products go through SciPy's, ``scipy.linalg.cython_blas``, imported with this module: the
+    controller sees only the libraries loaded when it is made) run on one thread; nested and
     concurrent entries share one limit, lifted when the last one exits.
 
     The kernels of a call split over threads each call BLAS; at its default of one thread per
@@ -562,7 +566,7 @@ class CompiledConeProjector(ProjectorState):
 
     def _budget(self, steps: int | None) -> tuple[int, int]:
         """``(outer steps, verifying searches)`` of a call: exact projections (``steps`` None)
-        take up to ``max_steps`` and verify the groups of the last step before any SciPy
+        take up to ``max_steps`` and verify the groups of the last step before the dense NNLS
         fallback; truncated ones take ``steps`` and verify nothing."""
         return (self.max_steps, 1) if steps is None else (steps, 0)
 

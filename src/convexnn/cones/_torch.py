@@ -11,8 +11,9 @@ problem on each group's active ("passive") set in one batched ``m x m`` Cholesky
 back to keep ``a >= 0``; each step touches only the groups not yet optimal. Warm starts reuse
 the previous multipliers, so a projection whose active set did not move costs one solve and two
 masked products. Groups unfinished after ``max_steps`` steps (nearly dependent rows) are handed
-to SciPy's Lawson-Hanson, so an exact projection is always exact; a truncated one (``steps``)
-stops early and is only closer to the cone (ADMM uses those between its certificate checks).
+to the dense Lawson-Hanson (:func:`convexnn.cones.nnls`), so an exact projection is always
+exact; a truncated one (``steps``) stops early and is only closer to the cone (ADMM uses those
+between its certificate checks).
 
 On the CPU, :func:`~convexnn.cones.make_cone_projector` returns the compiled projector of
 :mod:`._compiled` instead (same interface; per-group loops that keep each group's factor between
