@@ -317,7 +317,8 @@ class PatchOperators(Operators):
 
     def predict(self, U: torch.Tensor) -> torch.Tensor:
         """:meth:`Operators.predict`, region by region on the region's patches."""
-        B = U if self.gated else U[:, :self.P] - U[:, self.P:]  # (d, P, k): the v - w of (8)
+        V, W = self.split(U)
+        B = V if W is None else V - W  # (d, P, k): the v - w of (8)
         Z = torch.zeros(self.n_samples, B.shape[2], dtype=B.dtype, device=B.device)
         for size, cols, X, D in self._regions:
             pre = (X @ B[:, cols].reshape(self.d, -1)).reshape(X.shape[0], cols.numel(), -1)

@@ -14,8 +14,8 @@ at an extrapolated point followed by group soft-thresholding, with
 * adaptive restart of the momentum when it points uphill (O'Donoghue & Candes 2015, gradient
   scheme), which recovers linear convergence on the strongly convex pieces a group lasso has.
 
-Each iteration costs one :meth:`~convexnn.solvers._common.Operators.adjoint` (gradient) and one
-:meth:`~convexnn.solvers._common.Operators.predict` per step-size trial; images of iterates are
+Each iteration costs one :meth:`~convexnn.problem.Operators.adjoint` (gradient) and one
+:meth:`~convexnn.problem.Operators.predict` per step-size trial; images of iterates are
 extrapolated linearly instead of being recomputed.
 
 The engine :class:`FISTA` is also the inner solver of :mod:`.augmented_lagrangian`.
