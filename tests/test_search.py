@@ -398,3 +398,44 @@ def test_errors_name_the_argument(kwargs, error, message):
     y = kwargs.pop("y", y)
     with pytest.raises(error, match=message):
         neuron_search(X, y, **{"beta": 0.01, **kwargs})
+
+
+def test_the_oracle_beside_the_solve_gives_the_same_result_every_time(monkeypatch):
+    # with two threads a round's oracle starts on an ADMM check's dual while ADMM goes on; the
+    # check is chosen by the iterates and the seed drawn on the search's thread, so the result
+    # does not depend on timing, and the rounds' objectives obey the bound of
+    # test_rounds_never_increase_the_objective; with one thread every oracle call runs on the
+    # search's own thread
+    import threading
+
+    import convexnn.search as search_module
+
+    X, y = regression_data(n=300, d=7, seed=2)
+    threads: list[str] = []
+    ascent = search_module._Search.ascent
+
+    def spy(self, *args):
+        threads.append(threading.current_thread().name)
+        return ascent(self, *args)
+
+    monkeypatch.setattr(search_module._Search, "ascent", spy)
+    runs, names = [], []
+    for n_jobs in (2, 2, 1):
+        threads.clear()
+        runs.append(neuron_search(X, y, beta=1e-3, initial_patterns=10, max_rounds=4,
+                                  tol=1e-4, seed=0, n_jobs=n_jobs, solver="admm"))
+        names.append(set(threads))
+    beside, again, alone = runs
+    assert any(name.startswith("convexnn-oracle") for name in names[0])
+    assert names[2] == {threading.current_thread().name}
+    assert beside.objective == again.objective
+    np.testing.assert_array_equal(beside.solution.V, again.solution.V)
+    np.testing.assert_array_equal(beside.patterns.D, again.patterns.D)
+    timing = ("solve_time", "oracle_time", "time")
+    assert {k: v for k, v in beside.history.items() if k not in timing} == {
+        k: v for k, v in again.history.items() if k not in timing}
+    history = beside.history
+    assert beside.rounds >= 3 and all(status == "optimal" for status in history["status"])
+    for r in range(1, beside.rounds):
+        bound = history["objective"][r - 1] / (1 - history["tol"][r])
+        assert history["objective"][r] <= bound * (1 + 1e-12)

@@ -411,3 +411,21 @@ def test_small_first_order_solves_run_torch_on_one_thread(monkeypatch, entries_l
     finally:
         torch.set_num_threads(before)
     assert seen == [inside] and after == 3
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e6])
+def test_admm_reports_each_check_with_the_dual_of_the_program_asked(scale):
+    # on_check sees every certificate check; its last dual is the solution's, in the units of
+    # the program given (targets of scale 1e6 are solved rescaled; Lam scales with the targets)
+    X, y = raw_data("squared")
+    problem = ConvexProblem.build(X, scale * y, beta=scale * 1e-2, patterns="sampled",
+                                  n_patterns=12, seed=1)
+    seen = []
+    solution = solve(problem, "admm", tol=1e-6, on_check=lambda gap, Lam: seen.append(
+        (gap, Lam.detach().clone().numpy())))
+    assert solution.status == "optimal" and len(seen) >= 2
+    assert all(Lam.shape == (X.shape[0], 1) for _, Lam in seen)
+    assert seen[-1][0] <= 1e-6
+    np.testing.assert_allclose(seen[-1][1], solution.dual, rtol=1e-9, atol=1e-12 * scale)
+    with pytest.raises(TypeError, match="on_check must be callable"):
+        solve(problem, "admm", on_check=1)

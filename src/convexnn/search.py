@@ -48,7 +48,14 @@ from .baselines import adam_warm_up
 from .certificates import Certificate, certify
 from .losses import get_loss
 from .network import TwoLayerReLU
-from .oracle import _pattern_keys, ascent_oracle, cone_prices, exact_oracle
+from .oracle import (
+    OracleResult,
+    _pattern_keys,
+    ascent_oracle,
+    cone_prices,
+    exact_oracle,
+    oracle_values,
+)
 from .patterns import Patterns, add_bias, enumerable_patterns, sample_patterns
 from .problem import ConvexProblem
 from .solution import ConvexSolution
@@ -94,6 +101,11 @@ CONIC_ACCURACY = 1e-9
 #: and keel:segment's seven (1,617 x 20) from 95 to 57 s, but iris's three (105 x 5) from
 #: 2.6 to 2.8 s and wine's (124 x 14) no faster per iteration (measured)
 PARALLEL_MIN_ENTRIES = 5_000
+#: a round's oracle starts on the dual of the first ADMM check whose gap is at most this many
+#: times the round's target, on a second thread (:class:`_Speculation`), for data of at least
+#: ``SPECULATE_MIN_ENTRIES`` entries (with ``n_jobs`` allowing two threads)
+SPECULATE_AT = 10.0
+SPECULATE_MIN_ENTRIES = 2_000
 
 
 @dataclass
@@ -346,6 +358,44 @@ def _new_patterns(values: np.ndarray, D: np.ndarray, present: Patterns, threshol
     return chosen
 
 
+class _Speculation:
+    """A round's oracle call, started on the dual of the first ADMM check whose gap is within
+    ``SPECULATE_AT`` times the round's target, on a thread of its own while ADMM goes on.
+
+    The ascent (a quarter of a default fit's time) then overlaps the solve's last iterations:
+    Adam, full batch on these sizes, gains nothing from a second core (breast_cancer and
+    keel:pima, one run at two threads: 2.8 and 3.1 s against 2.6 and 2.5 s at one, measured),
+    and a round's solve and oracle on two threads took 0.36 s against 0.47 s one after the
+    other (breast_cancer; keel:pima 0.46 against 0.60 s, measured). The candidates are priced
+    again at the solve's final dual (:meth:`_Search.price`), so the values the search acts
+    on are of that dual. The check that starts it depends only on ADMM's iterates, and its
+    seed is drawn on the calling thread, so the search's result does not depend on timing.
+    """
+
+    def __init__(self, search: _Search, problem: ConvexProblem, tol: float,
+                 previous: ConvexSolution | None):
+        self.search, self.problem, self.at = search, problem, SPECULATE_AT * tol
+        self.neurons = (np.zeros((search.Xa.shape[1], 0)) if previous is None
+                        else _neuron_directions(previous))
+        self.future = None
+
+    def on_check(self, gap: float, Lam: torch.Tensor) -> None:
+        """ADMM's check: start the oracle at the first one within reach of the target."""
+        if self.future is not None or not gap <= self.at:
+            return
+        ops = self.problem.operators()
+        Lam = torch.as_tensor(Lam).detach().to("cpu", torch.float64).clone()
+        Lam = self.problem.loss.into_domain(Lam, ops.Y, ops.weights).numpy()
+        seed = int(self.search.rng.integers(2**63))
+        pool = ThreadPoolExecutor(1, thread_name_prefix="convexnn-oracle")
+        self.future = pool.submit(self.search.ascent, Lam, self.neurons, 1, seed)
+        pool.shutdown(wait=False)  # its thread ends with the call
+
+    def result(self) -> OracleResult | None:
+        """The oracle's answer, once it is done (None if it never started)."""
+        return None if self.future is None else self.future.result()
+
+
 HISTORY_KEYS = ("round", "objective", "bound", "tol", "status", "n_patterns", "n_active",
                 "violation", "added", "dropped", "iterations", "solve_time", "oracle_time", "time")
 
@@ -355,7 +405,7 @@ class _Search:
 
     def __init__(self, Xa, Y, *, loss, beta, bias, gated, sample_weight, all_patterns,
                  patterns_per_round, eps, limit, oracle_options, solver, solver_options,
-                 warm_start, rng, solve_with):
+                 warm_start, rng, solve_with, speculate=False):
         self.Xa, self.Y, self.loss, self.beta = Xa, Y, loss, beta
         self.bias, self.gated, self.sample_weight = bias, gated, sample_weight
         self.all_patterns, self.patterns_per_round, self.eps = all_patterns, patterns_per_round, eps
@@ -365,6 +415,9 @@ class _Search:
         self.start = time.perf_counter()
         self.n_directions = 0
         self.neurons = np.zeros((Xa.shape[1], 0))  # the oracle's last best directions
+        #: whether rounds start their oracle on a check's dual while ADMM goes on
+        #: (:class:`_Speculation`)
+        self.speculate = speculate
 
     def remaining(self, final: bool = False) -> float:
         """Seconds left for the rounds (the final solve's share kept back) or, with
@@ -384,11 +437,12 @@ class _Search:
                              sample_weight=self.sample_weight, bias=self.bias)
 
     def solve(self, problem: ConvexProblem, tol: float, warm: ConvexSolution | None,
-              final: bool = False, warm_start: bool | None = None
-              ) -> tuple[ConvexSolution, float]:
+              final: bool = False, warm_start: bool | None = None,
+              speculation: _Speculation | None = None) -> tuple[ConvexSolution, float]:
         """The restricted program to relative gap ``tol``, within the time left (the rounds'
         or, with ``final``, all of it), from ``warm`` if ``warm_start`` (default: the search's
-        setting); returns the solution and the gap it was solved to."""
+        setting); returns the solution and the gap it was solved to. An ADMM solve reports
+        its checks to ``speculation``."""
         warm_start = self.warm_start if warm_start is None else warm_start
         n, d, P, k = problem.shape
         name, options = self.solver, dict(self.solver_options)
@@ -408,33 +462,56 @@ class _Search:
                     raise
                 name, options = "admm", dict(self.solver_options)  # numerical trouble
         options = _solver_options(name, warm if warm_start else None, options)
+        if speculation is not None and name == "admm":
+            options["on_check"] = speculation.on_check
         return self.solve_with(problem, name, tol=tol, **self.timed(options, final)), tol
 
     def price(self, problem: ConvexProblem, solution: ConvexSolution, *, scale: bool,
-              effort: int = 1):
+              effort: int = 1, speculation: _Speculation | None = None):
         """The oracle on the solution's dual (see :func:`_dual` for ``scale``): ``(values, D,
         generators, Lam)`` of its candidates. ``effort`` multiplies the ascent's starts and
-        ascents (a confirmation)."""
+        ascents (a confirmation). A ``speculation`` that started gives its candidates instead,
+        priced at this dual."""
         Lam = _dual(problem, solution, scale)
+        answer = None if speculation is None else speculation.result()
+        if answer is not None:
+            self.n_directions += answer.n_directions
+            self._keep_best(answer)
+            # the candidates' values at this dual (not at the check's dual they were found at)
+            values = oracle_values(self.Xa, Lam, answer.candidates)[
+                answer.candidate_outputs, (answer.candidate_signs < 0).astype(int),
+                np.arange(answer.candidates.shape[1])]
+            return self._gated(values, Lam, answer), answer.candidate_patterns, \
+                answer.candidate_generators, Lam
         if self.all_patterns is not None:
             answer = exact_oracle(self.Xa, Lam, self.all_patterns,
                                   n_candidates=self.patterns_per_round)
         else:
-            options = {"n_candidates": self.patterns_per_round, **ORACLE_DEFAULTS,
-                       **self.oracle_options}
-            options["n_random"] *= effort
-            options["n_ascent"] *= effort
-            starts = np.hstack([_neuron_directions(solution), self.neurons])
-            # the ascents stop with the rounds' time
-            answer = ascent_oracle(self.Xa, Lam, starts=starts, bias=self.bias, seed=self.rng,
-                                   **self.timed(options))
-            best = answer.directions.reshape(self.Xa.shape[1], -1)
-            self.neurons = best[:, np.linalg.norm(best, axis=0) > 0]
+            answer = self.ascent(Lam, _neuron_directions(solution), effort, self.rng)
+            self._keep_best(answer)
         self.n_directions += answer.n_directions
-        values = answer.candidate_values
-        if self.gated:  # the gated program prices a pattern by ||X^T D lam||, not a ReLU value
-            values = _gated_prices(self.Xa, Lam, answer.candidate_patterns)
-        return values, answer.candidate_patterns, answer.candidate_generators, Lam
+        return (self._gated(answer.candidate_values, Lam, answer), answer.candidate_patterns,
+                answer.candidate_generators, Lam)
+
+    def ascent(self, Lam: np.ndarray, neurons: np.ndarray, effort: int, seed) -> OracleResult:
+        """The ascent oracle at ``Lam``, started also from ``neurons`` and the last round's
+        best directions; its ascents stop with the rounds' time."""
+        options = {"n_candidates": self.patterns_per_round, **ORACLE_DEFAULTS,
+                   **self.oracle_options}
+        options["n_random"] *= effort
+        options["n_ascent"] *= effort
+        starts = np.hstack([neurons, self.neurons])
+        return ascent_oracle(self.Xa, Lam, starts=starts, bias=self.bias, seed=seed,
+                             **self.timed(options))
+
+    def _keep_best(self, answer: OracleResult) -> None:
+        best = answer.directions.reshape(self.Xa.shape[1], -1)
+        self.neurons = best[:, np.linalg.norm(best, axis=0) > 0]
+
+    def _gated(self, values: np.ndarray, Lam: np.ndarray, answer: OracleResult) -> np.ndarray:
+        """The candidates' prices: their ReLU values, or for the gated program (which prices
+        a pattern by ``||X^T D lam||``) those norms."""
+        return _gated_prices(self.Xa, Lam, answer.candidate_patterns) if self.gated else values
 
     def grow(self, patterns: Patterns, keep: np.ndarray, D: np.ndarray,
              G: np.ndarray) -> Patterns:
@@ -561,7 +638,12 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
         entries, else 1 (smaller searches hold the interpreter's lock most of the time:
         measured on the 2-core machine, keel:segment's seven outputs 95 -> 57 s, keel:vehicle's
         four 22 -> 16 s, iris's three 2.6 -> 2.8 s). Each output draws its own random seeds,
-        so the result does not depend on ``n_jobs``.
+        so the result does not depend on ``n_jobs``. A search whose outputs are not on threads
+        of their own runs each round's oracle on a second thread, started on an ADMM check's
+        dual while the solve goes on (:class:`_Search` ``speculate``; with ``"auto"`` from
+        ``SPECULATE_MIN_ENTRIES`` entries): a deterministic choice, but one that gives other
+        rounds than the oracle on the final dual, so the result then depends on whether ``n_jobs``
+        allows two threads.
     verbose : bool, default=False
         Print one line per round.
     progress : callable, optional
@@ -633,7 +715,8 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
             initial_tol=initial_tol, eps=eps, gap_tol=gap_tol, min_progress=min_progress,
             drop_after=drop_after, oracle="ascent" if all_patterns is None else all_patterns,
             oracle_options=oracle_options, solver=solver, solver_options=solver_options,
-            warm_start=warm_start, per_output=False, solve_with=solve_with)
+            warm_start=warm_start, per_output=False, solve_with=solve_with,
+            n_jobs=n_jobs if workers == 1 else 1)  # outputs on threads: no oracle threads
         return _search_outputs(X, Y, settings, time_limit, verbose, progress, rng, workers)
     search = _Search(
         Xa, Y, loss=loss, beta=beta, bias=bias, gated=gated, sample_weight=sample_weight,
@@ -643,7 +726,9 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
         oracle_options=dict(oracle_options or {}), solver=solver,
         solver_options=dict(solver_options or {}), warm_start=check_bool(warm_start,
                                                                           "warm_start"),
-        rng=rng, solve_with=solve_with)
+        rng=rng, solve_with=solve_with,
+        speculate=(solve_with is solve and all_patterns is None
+                   and _workers(n_jobs, X, SPECULATE_MIN_ENTRIES) > 1))
     patterns = _initial_patterns(Xa, initial_patterns, seed_network, bias, rng)
     history: dict[str, list] = {key: [] for key in HISTORY_KEYS}
     zero_rounds = np.zeros(patterns.n_patterns, int)
@@ -656,22 +741,28 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
             status = "time_limit"
             break
         tick = time.perf_counter()
-        attempt, attempt_tol = search.solve(problem, round_tol, warm)
+        # a round short of the target starts its oracle on a check's dual (_Speculation)
+        speculation = (_Speculation(search, problem, round_tol, solution)
+                       if search.speculate and round_tol > tol else None)
+        attempt, attempt_tol = search.solve(problem, round_tol, warm, speculation=speculation)
         solve_time = time.perf_counter() - tick
         if attempt.status == "time_limit" and solution is not None:
             # cut short (ADMM may return little more than its start): the last round's point
             # stands and the final solve gets the time that is left
+            _finish(speculation)
             status = "time_limit"
             break
         if attempt.status != "optimal":
             attempt = _no_worse_than_zero(attempt)
         solution, solved_tol = attempt, attempt_tol
         if search.remaining() <= 0:  # no time left for the oracle (digits: 0.3-2.3 s a call)
+            _finish(speculation)
             status = "time_limit"
             break
         tick = time.perf_counter()
         final = solved_tol <= tol  # the search may stop after this round
-        values, D_new, G_new, Lam = search.price(problem, solution, scale=final)
+        values, D_new, G_new, Lam = search.price(problem, solution, scale=final,
+                                                 speculation=speculation)
         chosen = _new_patterns(values, D_new, patterns, beta * (1 + eps), patterns_per_round)
         if not chosen and final and search.all_patterns is None and not confirmed:
             # nothing found at the target accuracy: ask again, harder, before concluding
@@ -749,13 +840,14 @@ _STATUS_ORDER = ("time_limit", "inaccurate", "stalled", "max_rounds", "no_progre
                  "gap_tol", "converged")
 
 
-def _workers(n_jobs, X: np.ndarray) -> int:
-    """Threads for the per-output searches (see ``neuron_search``'s ``n_jobs``)."""
+def _workers(n_jobs, X: np.ndarray, min_entries: int = PARALLEL_MIN_ENTRIES) -> int:
+    """Threads for the per-output searches, or with ``min_entries=SPECULATE_MIN_ENTRIES`` for
+    a search and its oracle (see ``neuron_search``'s ``n_jobs``)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if isinstance(n_jobs, str):
         if n_jobs != "auto":
             raise ValueError(f"n_jobs must be 'auto', -1 or a positive int; got {n_jobs!r}")
-        return (cores or 1) if X.size >= PARALLEL_MIN_ENTRIES else 1
+        return (cores or 1) if X.size >= min_entries else 1
     if n_jobs == -1 and not isinstance(n_jobs, bool):
         return cores or 1
     return check_positive_int(n_jobs, "n_jobs")
@@ -864,6 +956,12 @@ def _combine_outputs(results: list[SearchResult], Y: np.ndarray) -> SearchResult
         rounds=sum(result.rounds for result in results), history=history,
         status=next(status for status in _STATUS_ORDER if status in statuses),
         exact_oracle=all(result.exact_oracle for result in results), outputs=results)
+
+
+def _finish(speculation: _Speculation | None) -> None:
+    """Wait for a speculative oracle call the search will not use (no thread outlives it)."""
+    if speculation is not None:
+        speculation.result()
 
 
 def _no_worse_than_zero(solution: ConvexSolution) -> ConvexSolution:

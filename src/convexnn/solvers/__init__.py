@@ -143,6 +143,9 @@ def _solve_with(name: str, problem, options: dict):
     warm = options.get("warm_start")
     if warm is not None:
         options["warm_start"] = _rescaled(warm, scaled, 1.0 / scale)
+    on_check = options.get("on_check")
+    if callable(on_check):  # the caller sees the original program's dual
+        options["on_check"] = lambda gap, Lam: on_check(gap, Lam * scale)
     return _rescaled(module.solve(scaled, **options), problem, scale)
 
 

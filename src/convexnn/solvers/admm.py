@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
@@ -262,7 +263,8 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
           rho: float | None = None, ratio: float = 1.0, relaxation: float = 1.6,
           adaptive: bool = True, linear_solver: str = "auto", rank: int = 200,
           cg_rtol: float = 1e-10, check_every: int = 10, cone_tol: float = 1e-10,
-          anderson: int = 5, screening: bool = True):
+          anderson: int = 5, screening: bool = True,
+          on_check: Callable[[float, torch.Tensor], None] | None = None):
     """Solve program (8) (or its gated relaxation) by ADMM.
 
     Parameters
@@ -315,6 +317,10 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
         every certified point is a plain ADMM iterate.
     screening : bool, default=True
         Gap-safe screening of program (8) with a smooth loss (see the module).
+    on_check : callable, optional
+        ``on_check(gap, Lam)`` after every certificate check: its relative gap and dual
+        candidate (n, k), unscaled (the neuron search starts its oracle on a nearly converged
+        dual while the run goes on). It must not modify ``Lam``.
 
     Returns
     -------
@@ -333,14 +339,18 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
     settings = dict(tol=tol, limits=(max_iter, time_limit, verbose), device=device, dtype=dtype,
                     relaxation=relaxation, linear_solver=linear_solver, rank=rank,
                     cg_rtol=cg_rtol, cone_tol=cone_tol, anderson=anderson)
-    return _run(problem, settings, warm_start, (rho, ratio), check_every, adaptive, screening)
+    if on_check is not None and not callable(on_check):
+        raise TypeError(f"on_check must be callable; got {type(on_check).__name__}")
+    return _run(problem, settings, warm_start, (rho, ratio), check_every, adaptive, screening,
+                on_check)
 
 
 def _run(problem, settings: dict, warm_start, penalties, check_every: int, adaptive: bool,
-         screening: bool):
+         screening: bool, on_check=None):
     """One solve: an :class:`_ADMM` run with ``settings``, screening when asked and possible
     (then on the patterns kept, :func:`_on_kept`)."""
     run = _ADMM(problem, **settings)
+    run.on_check = on_check
     if screening and settings["tol"] < SCREEN_AT and _screens(run):
         run.screen_at = SCREEN_AT
     s = run.start(warm_start, *penalties)
@@ -376,6 +386,7 @@ def _on_kept(run, s, it: int, point, settings: dict, check_every: int, adaptive:
     kept = replace(problem, patterns=problem.patterns.subset(run.kept))
     restricted = _ADMM(kept, **settings)
     restricted.monitor = run.monitor  # one clock, one history, the same budgets
+    restricted.on_check = run.on_check
     start = restricted.start(ConvexSolution(kept, V, W, kept.objective(V, W)), s.rho_z,
                              s.rho_p / s.rho_z)
     status, it, small, gap = restricted.iterate(start, run.monitor.max_iter, check_every,
@@ -460,6 +471,8 @@ class _ADMM:
         self.accelerator = Anderson(anderson) if anderson else None
         #: the gap of the screening check (None: no screening), and the patterns it kept
         self.screen_at, self.kept = None, None
+        #: called with each check's relative gap and dual candidate (``solve``'s ``on_check``)
+        self.on_check = None
 
     def start(self, warm_start, rho, ratio) -> _Iterate:
         """The first iterate: zero, or the fixed point of the iteration at a warm start."""
@@ -643,6 +656,8 @@ class _ADMM:
                     s.set_variables(_unpack(candidate, before))
                 continue
             point, gap, defect = self.certify(s, it, checking)
+            if self.on_check is not None:
+                self.on_check(gap.relative, gap.Lam)
             if best is None or gap.relative < best[0].relative:
                 best = (gap, point)
             if gap.relative <= self.tol and defect <= self.cone_tol:
