@@ -64,9 +64,12 @@ def _problem(loss: str, gated: bool, seed: int = 1) -> ConvexProblem:
 #: name -> (solver, loss, gated, options); tol 1e-14 is out of reach: fixed budgets
 RUNS = {
     "fista": ("fista", "squared", True, {"tol": 1e-14, "max_iter": 50}),
-    "admm": ("admm", "squared", False, {"tol": 1e-14, "max_iter": 25}),
-    "admm_hinge": ("admm", "hinge", False, {"tol": 1e-14, "max_iter": 20}),
-    "admm_to_tol": ("admm", "squared", False, {"tol": 1e-6, "max_iter": 2000}),
+    "admm": ("admm", "squared", False, {"tol": 1e-14, "max_iter": 25, "linear_solver": "gram"}),
+    "admm_hinge": ("admm", "hinge", False, {"tol": 1e-14, "max_iter": 20,
+                                            "linear_solver": "gram"}),
+    "admm_to_tol": ("admm", "squared", False, {"tol": 1e-6, "max_iter": 2000,
+                                               "linear_solver": "gram"}),
+    "admm_cg": ("admm", "squared", False, {"tol": 1e-14, "max_iter": 25, "linear_solver": "cg"}),
 }
 
 
@@ -172,11 +175,11 @@ def _assert_same(got: dict, reference) -> None:
 @pytest.fixture(scope="module")
 def two_processes(tmp_path_factory):
     """Every fast case, run once by a group of two processes."""
-    return _spawn(["fista", "admm", "admm_hinge", "build", "projection", "mismatch"],
+    return _spawn(["fista", "admm", "admm_hinge", "admm_cg", "build", "projection", "mismatch"],
                   tmp_path_factory.mktemp("two_processes"))
 
 
-@pytest.mark.parametrize("name", ["fista", "admm", "admm_hinge"])
+@pytest.mark.parametrize("name", ["fista", "admm", "admm_hinge", "admm_cg"])
 def test_two_processes_match_one(two_processes, name):
     _assert_same(two_processes[name], _reference(name))
 
@@ -261,7 +264,9 @@ def one_process_group():
 def test_sharded_paths_in_one_process_match_the_plain_solver(one_process_group):
     block = distributed.shard_problem(_problem("squared", False))
     assert isinstance(block.operators().loss, distributed.ShardedLoss)
-    got = distributed.solve(_problem("squared", False), "admm", tol=1e-14, max_iter=30)
+    # "direct": the one process's exact n x n solve; split, the exact F^T F solve
+    got = distributed.solve(_problem("squared", False), "admm", tol=1e-14, max_iter=30,
+                            linear_solver="direct")
     reference = solve(_problem("squared", False), "admm", tol=1e-14, max_iter=30,
                       **({"anderson": 0} if "anderson" in inspect.signature(admm.solve).parameters
                          else {}))
@@ -331,9 +336,25 @@ def test_bad_options_are_refused(one_process_group, options, message):
         distributed.solve(_problem("squared", True), **options)
 
 
-def test_cg_linear_solver_is_refused(one_process_group):
-    with pytest.raises(ValueError, match="linear_solver must be 'auto' or 'direct'"):
-        distributed.solve(_problem("squared", False), "admm", linear_solver="cg", max_iter=2)
+def test_a_split_solve_takes_cg_where_the_gram_is_large(one_process_group, monkeypatch):
+    # "auto" factors F^T F only while dQ is below the samples (and at most
+    # MAX_GRAM_VARIABLES); here dQ = 4 * 24 = 96 > 61 samples: Nyström-preconditioned CG on the
+    # rows, the single-process "cg" solve step for step
+    problem = _problem("squared", False)
+    assert problem.X.shape[1] * 2 * problem.patterns.n_patterns > problem.X.shape[0]
+    got = distributed.solve(problem, "admm", tol=1e-14, max_iter=30)
+    reference = solve(problem, "admm", tol=1e-14, max_iter=30, anderson=0, linear_solver="cg")
+    _assert_same(_summary(got), reference)
+    # with fewer variables than samples, the Gram, as a single-process "gram" solve
+    small = ConvexProblem.build(*_data("squared")[:2], beta=1e-2, patterns="sampled",
+                                n_patterns=6, seed=1)
+    got = distributed.solve(small, "admm", tol=1e-14, max_iter=30)
+    reference = solve(small, "admm", tol=1e-14, max_iter=30, anderson=0, linear_solver="gram")
+    _assert_same(_summary(got), reference)
+    monkeypatch.setattr(distributed, "MAX_GRAM_VARIABLES", 10)  # beyond the limit: CG
+    got = distributed.solve(small, "admm", tol=1e-14, max_iter=30)
+    reference = solve(small, "admm", tol=1e-14, max_iter=30, anderson=0, linear_solver="cg")
+    _assert_same(_summary(got), reference)
 
 
 # -------------------------------------------------------------------------- no process group

@@ -55,6 +55,13 @@ class NystromPCG:
     ``P^{-1} (shift I + K)`` with a spectrum clustered near 1, so CG needs few iterations; each
     solve starts from the previous solution.
 
+    Every sample-indexed matrix (``Omega``, the sketch, ``V``, the CG vectors) is held by rows, so
+    the same code runs with the samples split across processes: its sums over samples go through
+    the operator's sharding (all-reduces then), and the factorizations that need the whole
+    columns are of small ``rank x rank`` Gram matrices: ``Omega`` is orthonormalized by Cholesky
+    QR (twice, for a Gaussian matrix as accurate as Householder), and the sketch's singular
+    vectors come from the eigendecomposition of its Gram matrix.
+
     Parameters
     ----------
     lifted : Operators
@@ -73,18 +80,27 @@ class NystromPCG:
     def __init__(self, lifted: Operators, rank: int = 200, rtol: float = 1e-10, max_cg: int = 200,
                  seed: int = 0, chunk: int = 32):
         self.lifted, self.rtol, self.max_cg = lifted, rtol, max_cg
-        n = lifted.n_samples
-        rank = min(rank, n)
+        sharding = self.sharding = lifted.sharding
+        n_total = int(sharding.sum(torch.tensor(float(lifted.n_samples))))
+        rank = min(rank, n_total)
         generator = torch.Generator(device=lifted.device).manual_seed(seed)
-        Omega = torch.randn(n, rank, generator=generator, dtype=lifted.dtype, device=lifted.device)
-        Omega, _ = torch.linalg.qr(Omega)
+        Omega = sharding.randn(lifted.n_samples, rank, generator=generator, dtype=lifted.dtype,
+                               device=lifted.device)
+        for _ in range(2):  # Cholesky QR: Omega R^{-1} with R^T R = Omega^T Omega
+            R = torch.linalg.cholesky(sharding.sum(Omega.T @ Omega))
+            Omega = torch.linalg.solve_triangular(R, Omega.T, upper=False).T
         Y = torch.cat([self.apply_K(Omega[:, j:j + chunk]) for j in range(0, rank, chunk)], 1)
-        nu = torch.finfo(lifted.dtype).eps * float(torch.linalg.matrix_norm(Y))
+        nu = torch.finfo(lifted.dtype).eps * float(sharding.norm(Y))
         Y = Y + nu * Omega
-        C = torch.linalg.cholesky(Omega.T @ Y)
+        C = torch.linalg.cholesky(sharding.sum(Omega.T @ Y))
         B = torch.linalg.solve_triangular(C, Y.T, upper=False).T  # Y C^{-T}
-        self.V, sigma, _ = torch.linalg.svd(B, full_matrices=False)
-        self.lam = torch.clamp(sigma**2 - nu, min=0.0)
+        # B = V diag(sigma) W^T: W and sigma^2 from B^T B, V = B W / sigma (descending)
+        sigma2, W = torch.linalg.eigh(sharding.sum(B.T @ B))
+        sigma2, W = sigma2.flip(0).clamp(min=0.0), W.flip(1)
+        kept = sigma2 > (torch.finfo(lifted.dtype).eps * float(sigma2[0])) ** 2
+        sigma2, W = sigma2[kept], W[:, kept]
+        self.V = (B @ W) / torch.sqrt(sigma2)
+        self.lam = torch.clamp(sigma2 - nu, min=0.0)
         self.shift = 1.0
 
     def set_shift(self, shift: float) -> None:
@@ -94,28 +110,32 @@ class NystromPCG:
         return self.lifted.predict(self.lifted.adjoint(Y))
 
     def precondition(self, R: torch.Tensor) -> torch.Tensor:
-        VtR = self.V.T @ R
+        VtR = self.sharding.sum(self.V.T @ R)
         scale = (self.lam[-1] + self.shift) / (self.lam + self.shift)
         return self.V @ (scale[:, None] * VtR) + R - self.V @ VtR
+
+    def _column_norms(self, A: torch.Tensor) -> torch.Tensor:
+        return torch.sqrt(self.sharding.sum((A * A).sum(0)))
 
     def __call__(self, b: torch.Tensor, guess: torch.Tensor) -> torch.Tensor:
         # preconditioned CG, one independent recursion per column of b (per output)
         tiny = torch.finfo(b.dtype).tiny
+        total = self.sharding.sum
         Y = guess
         R = b - self.shift * Y - self.apply_K(Y)
         Z = self.precondition(R)
         direction = Z
-        rz = (R * Z).sum(0)
-        target = self.rtol * torch.linalg.vector_norm(b, dim=0)
+        rz = total((R * Z).sum(0))
+        target = self.rtol * self._column_norms(b)
         for _ in range(self.max_cg):
-            if torch.all(torch.linalg.vector_norm(R, dim=0) <= target):
+            if torch.all(self._column_norms(R) <= target):
                 break
             AP = self.shift * direction + self.apply_K(direction)
-            alpha = rz / (direction * AP).sum(0).clamp_min(tiny)
+            alpha = rz / total((direction * AP).sum(0)).clamp_min(tiny)
             Y = Y + alpha * direction
             R = R - alpha * AP
             Z = self.precondition(R)
-            rz_next = (R * Z).sum(0)
+            rz_next = total((R * Z).sum(0))
             direction = Z + (rz_next / rz.clamp_min(tiny)) * direction
             rz = rz_next
         return Y

@@ -302,7 +302,9 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
         How to solve the ``U``-step's system (see :mod:`._linsys`): ``"direct"`` factors the
         n x n sample-space matrix, ``"gram"`` the dQ x dQ Gram matrix ``F^T F`` (d features, Q
         groups per output), ``"cg"`` uses Nyström-preconditioned CG; ``"auto"`` factors the
-        smaller of the two matrices while it has at most 8000 rows (n or dQ), else CG.
+        smaller of the two matrices while it has at most 8000 rows (n or dQ), else CG. With
+        the samples split across processes ``"direct"`` factors ``F^T F`` too (no process
+        holds the n x n matrix), and ``"auto"`` does so up to dQ = 8000, else CG.
     rank : int, default=200
         Rank of the Nyström preconditioner (``"cg"``).
     cg_rtol : float, default=1e-10
@@ -459,7 +461,7 @@ class _ADMM:
         self.check64 = Float64Check(problem, device) if monitor.low_precision else None
         lifted = self.lifted
         if lifted.sharding.distributed:  # samples split across processes
-            self.system = lifted.sharding.linear_system(lifted, linear_solver)
+            self.system = lifted.sharding.linear_system(lifted, linear_solver, rank, cg_rtol)
         else:
             self.system = _linear_system(lifted, linear_solver, rank, cg_rtol)
         self.prox_p = ConeProx(lifted) if not self.gated else None
