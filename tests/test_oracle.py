@@ -8,6 +8,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 from convexnn._duality import cone_maximum
 from convexnn.certificates import dual_constraint_max
 from convexnn.oracle import (
+    _ascend,
     _circle_maximum_batched,
     ascent_oracle,
     circle_maximum,
@@ -103,6 +104,48 @@ def test_circle_maximum_matches_a_dense_grid(search, degenerate):
     # the returned angle attains the returned value (recomputed, not from the segment sums)
     at_t = (lam * torch.relu(a * torch.cos(t) + b * torch.sin(t))).sum(0)
     torch.testing.assert_close(at_t, value, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "batched"])
+def test_ascent_in_the_plane_reaches_the_circle_maximum(compiled):
+    # In 2-D the great circle through u and any tangent is the whole unit circle, so one
+    # ascent iteration must reach the circle's maximum from every start (checked against 100k
+    # angles, to the grid's resolution times the Lipschitz constant). Both the compiled
+    # per-column loop (the CPU's) and the batched torch loop (the GPU's) return points that
+    # attain their values, never below their starts.
+    rng = np.random.default_rng(3)
+    n, m = 40, 12
+    X = torch.as_tensor(rng.standard_normal((n, 2)))
+    lam = torch.as_tensor(rng.standard_normal((n, m)))
+    U = torch.as_tensor(rng.standard_normal((2, m)))
+    U = U / torch.linalg.vector_norm(U, dim=0)
+    start = (lam * torch.relu(X @ U)).sum(0)
+    generator = torch.Generator().manual_seed(0)
+    got, values, evaluated = _ascend(X, lam, U, 5, 2, generator, compiled=compiled)
+    grid = torch.linspace(0, 2 * np.pi, 100_001, dtype=torch.float64)
+    circle = torch.stack([torch.cos(grid), torch.sin(grid)])
+    best = (lam[:, :, None] * torch.relu(X @ circle)[:, None, :]).sum(0).max(dim=1).values
+    lipschitz = (lam.abs() * torch.linalg.vector_norm(X, dim=1)[:, None]).sum(0)
+    assert torch.all(values >= best - 1e-12)
+    assert torch.all(values <= best + lipschitz * (2 * np.pi / 100_000))
+    assert torch.all(values >= start)
+    torch.testing.assert_close(torch.linalg.vector_norm(got, dim=0),
+                               torch.ones(m, dtype=torch.float64), rtol=0, atol=1e-12)
+    torch.testing.assert_close((lam * torch.relu(X @ got)).sum(0), values, rtol=1e-12,
+                               atol=1e-12)
+    assert evaluated > 0
+
+
+def test_compiled_ascent_gives_the_same_result_every_time():
+    rng = np.random.default_rng(4)
+    X = torch.as_tensor(rng.standard_normal((60, 5)))
+    lam = torch.as_tensor(rng.standard_normal((60, 8)))
+    U = torch.as_tensor(rng.standard_normal((5, 8)))
+    U = U / torch.linalg.vector_norm(U, dim=0)
+    runs = [_ascend(X, lam, U, 30, 3, torch.Generator().manual_seed(1)) for _ in range(2)]
+    torch.testing.assert_close(runs[0][0], runs[1][0], rtol=0, atol=0)
+    torch.testing.assert_close(runs[0][1], runs[1][1], rtol=0, atol=0)
+    assert torch.all(runs[0][1] >= (lam * torch.relu(X @ U)).sum(0))
 
 
 # -------------------------------------------------------------- 2-D exact reference, real data

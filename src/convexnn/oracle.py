@@ -68,6 +68,8 @@ PROGRESS = 1e-12
 TIE = 1e-12
 #: the distance to those hyperplanes at which :func:`_off_hyperplanes` puts a generator
 NUDGE = 1e-9
+#: the compiled ascent looks at its deadline every this many iterations
+ASCENT_CHUNK = 10
 
 
 @dataclass(frozen=True)
@@ -300,7 +302,8 @@ def _tangent(U: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
 
 
 def _ascend(X: torch.Tensor, lam: torch.Tensor, U: torch.Tensor, max_iter: int,
-            patience: int, generator: torch.Generator, deadline: float = math.inf):
+            patience: int, generator: torch.Generator, deadline: float = math.inf,
+            compiled: bool | None = None):
     """Great-circle ascent of ``lam_j^T (X u_j)_+`` for the unit columns ``u_j`` of ``U``.
 
     ``lam`` is (n, m), one target per column. Each iteration maximizes exactly along the circle
@@ -310,8 +313,12 @@ def _ascend(X: torch.Tensor, lam: torch.Tensor, U: torch.Tensor, max_iter: int,
     breast_cancer evaluated 4,547 directions instead of the 8,357 of running every column until
     none gains, measured). Returns the final points (each the best of its iterates: moves never
     lose), their values and the directions evaluated. Iterations stop at ``deadline`` (a
-    ``time.perf_counter`` reading).
+    ``time.perf_counter`` reading). On the CPU (or with ``compiled``) each column runs in a
+    compiled loop (:func:`_ascend_compiled`; keel:wine's default fit: the oracle's 1.7 s fell to
+    0.8 s, measured), elsewhere the columns are batched in torch.
     """
+    if X.device.type == "cpu" if compiled is None else compiled:
+        return _ascend_compiled(X, lam, U, max_iter, patience, generator, deadline)
     U = U.clone()
     H = X @ U
     value = (lam * torch.relu(H)).sum(0)
@@ -339,6 +346,31 @@ def _ascend(X: torch.Tensor, lam: torch.Tensor, U: torch.Tensor, max_iter: int,
         U[:, going], H[:, going], value[going] = best_U, best_H, best_value
         idle[going] = torch.where(best_value > start, 0, idle[going] + 1)
     return U, value, evaluated
+
+
+def _ascend_compiled(X: torch.Tensor, lam: torch.Tensor, U: torch.Tensor, max_iter: int,
+                     patience: int, generator: torch.Generator, deadline: float):
+    """:func:`_ascend` on the CPU: one compiled loop per column
+    (:func:`._oracle_kernels.ascend`), ``ASCENT_CHUNK`` iterations between looks at the
+    deadline; its random directions are drawn up front from ``generator``."""
+    from ._oracle_kernels import ascend
+
+    X64 = X.to(torch.float64).contiguous().numpy()
+    lam64 = lam.to(torch.float64).contiguous().numpy()
+    U64 = U.to(torch.float64).numpy().copy()
+    randoms = torch.randn((max_iter, *U.shape), generator=generator,
+                          dtype=torch.float64).numpy()
+    H = np.ascontiguousarray((X64 @ U64).T)  # (m, n): each column's pre-activations contiguous
+    value = (lam64 * np.maximum(H.T, 0.0)).sum(0)
+    idle = np.zeros(U.shape[1], dtype=np.int64)
+    evaluated = 0
+    for first in range(0, max_iter, ASCENT_CHUNK):
+        if bool((idle >= patience).all()) or time.perf_counter() > deadline:
+            break
+        evaluated += ascend(X64, lam64, U64, H, value, idle, randoms, first,
+                            min(ASCENT_CHUNK, max_iter - first), patience, PROGRESS)
+    return (torch.from_numpy(U64).to(U.dtype), torch.from_numpy(value).to(U.dtype),
+            evaluated)
 
 
 def _walk(X: torch.Tensor, lam: torch.Tensor, U: torch.Tensor, max_iter: int,

@@ -289,40 +289,33 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
         gradient (``w_max / n`` for the mean squared loss; the same for the hinge loss).
     ratio : float, default=1
         Initial ``r``: the penalty of ``U = p`` is ``r rho``. Residual balancing moves it (to
-        1-30 on the problems we measured); starting at its final value was slower than letting
-        it grow.
+        1-30 measured); starting at its final value was slower than letting it grow.
     relaxation : float, default=1.6
         Over-relaxation factor in (0, 2) (Eckstein & Bertsekas 1992); 1 is plain ADMM.
     adaptive : bool, default=True
         Residual balancing per block: every ``check_every`` iterations a block's penalty is
         doubled or halved when its relative primal and dual residuals differ by more than 10x
-        (at most 30 times per block).
-        A change of ``r`` refactors the direct solver (``O(n^3)``); the CG solver adapts for free.
+        (at most 30 times per block; a change of ``r`` refactors a direct solver).
     linear_solver : {"auto", "direct", "gram", "cg"}
         How to solve the ``U``-step's system (see :mod:`._linsys`): ``"direct"`` factors the
         n x n sample-space matrix, ``"gram"`` the dQ x dQ Gram matrix ``F^T F`` (d features, Q
         groups per output), ``"cg"`` uses Nyström-preconditioned CG; ``"auto"`` factors the
-        smaller of the two matrices while it has at most 8000 rows (n or dQ), else CG. With
-        the samples split across processes ``"direct"`` factors ``F^T F`` too (no process
-        holds the n x n matrix), and ``"auto"`` does so up to dQ = 8000, else CG.
-    rank : int, default=200
-        Rank of the Nyström preconditioner (``"cg"``).
-    cg_rtol : float, default=1e-10
-        Relative residual of each CG solve.
+        smaller of the two matrices while it has at most 8000 rows (n or dQ), else CG (samples
+        split across processes: ``F^T F`` for ``"direct"``, see :mod:`convexnn.distributed`).
+    rank, cg_rtol : int, float, default=200, 1e-10
+        Rank of the Nyström preconditioner (``"cg"``) and relative residual of each CG solve.
     check_every : int, default=10
         Iterations between certificate checks (and penalty updates).
     cone_tol : float, default=1e-10
         Largest accepted cone defect of an "optimal" point (see ``Operators.cone_defect``).
     anderson : int, default=5
-        Memory of the safeguarded Anderson acceleration of the ADMM iteration
-        (:mod:`._anderson`); 0 turns it off. It never extrapolates into a certificate check, so
-        every certified point is a plain ADMM iterate.
+        Memory of the safeguarded Anderson acceleration (:mod:`._anderson`); 0 turns it off.
+        It never extrapolates into a check: every certified point is a plain ADMM iterate.
     screening : bool, default=True
         Gap-safe screening of program (8) with a smooth loss (see the module).
     on_check : callable, optional
-        ``on_check(gap, Lam)`` after every certificate check: its relative gap and dual
-        candidate (n, k), unscaled (the neuron search starts its oracle on a nearly converged
-        dual while the run goes on). It must not modify ``Lam``.
+        ``on_check(gap, Lam)`` at every certificate check: its relative gap and (unscaled,
+        not to be modified) dual candidate (n, k); the neuron search starts its oracle there.
 
     Returns
     -------
@@ -337,12 +330,11 @@ def solve(problem, *, tol: float = 1e-6, max_iter: int = 10_000, time_limit: flo
     tol, max_iter, time_limit = check_options(problem, tol=tol, max_iter=max_iter,
                                               time_limit=time_limit, warm_start=warm_start,
                                               name="admm")
-    check_every = _check_settings(linear_solver, relaxation, rho, ratio, check_every, anderson)
+    check_every = _check_settings(linear_solver, relaxation, rho, ratio, check_every, anderson,
+                                  on_check)
     settings = dict(tol=tol, limits=(max_iter, time_limit, verbose), device=device, dtype=dtype,
                     relaxation=relaxation, linear_solver=linear_solver, rank=rank,
                     cg_rtol=cg_rtol, cone_tol=cone_tol, anderson=anderson)
-    if on_check is not None and not callable(on_check):
-        raise TypeError(f"on_check must be callable; got {type(on_check).__name__}")
     return _run(problem, settings, warm_start, (rho, ratio), check_every, adaptive, screening,
                 on_check)
 
@@ -406,7 +398,8 @@ def _on_kept(run, s, it: int, point, settings: dict, check_every: int, adaptive:
     return run.iterate(s, run.monitor.max_iter, check_every, adaptive, start=it)
 
 
-def _check_settings(linear_solver, relaxation, rho, ratio, check_every, anderson) -> int:
+def _check_settings(linear_solver, relaxation, rho, ratio, check_every, anderson,
+                    on_check) -> int:
     """Validate ADMM's own options; returns ``check_every``."""
     if linear_solver not in ("auto", "direct", "gram", "cg"):
         raise ValueError(f"linear_solver must be 'auto', 'direct', 'gram' or 'cg'; "
@@ -417,6 +410,8 @@ def _check_settings(linear_solver, relaxation, rho, ratio, check_every, anderson
         raise ValueError(f"rho and ratio must be positive; got rho={rho!r}, ratio={ratio!r}")
     if isinstance(anderson, bool) or not isinstance(anderson, int) or anderson < 0:
         raise ValueError(f"anderson must be a non-negative int (0 turns it off); got {anderson!r}")
+    if on_check is not None and not callable(on_check):
+        raise TypeError(f"on_check must be callable; got {type(on_check).__name__}")
     return check_positive_int(check_every, "check_every")
 
 
