@@ -362,8 +362,8 @@ class _Speculation:
     """A round's oracle call, started on the dual of the first ADMM check whose gap is within
     ``SPECULATE_AT`` times the round's target, on a thread of its own while ADMM goes on.
 
-    The ascent (a quarter of a default fit's time) then overlaps the solve's last iterations:
-    Adam, full batch on these sizes, gains nothing from a second core (breast_cancer and
+    The ascent then overlaps the solve's last iterations. Adam, full batch on these sizes,
+    gains nothing from a second core (breast_cancer and
     keel:pima, one run at two threads: 2.8 and 3.1 s against 2.6 and 2.5 s at one, measured),
     and a round's solve and oracle on two threads took 0.36 s against 0.47 s one after the
     other (breast_cancer; keel:pima 0.46 against 0.60 s, measured). The candidates are priced
@@ -639,11 +639,11 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
         measured on the 2-core machine, keel:segment's seven outputs 95 -> 57 s, keel:vehicle's
         four 22 -> 16 s, iris's three 2.6 -> 2.8 s). Each output draws its own random seeds,
         so the result does not depend on ``n_jobs``. A search whose outputs are not on threads
-        of their own runs each round's oracle on a second thread, started on an ADMM check's
-        dual while the solve goes on (:class:`_Search` ``speculate``; with ``"auto"`` from
-        ``SPECULATE_MIN_ENTRIES`` entries): a deterministic choice, but one that gives other
-        rounds than the oracle on the final dual, so the result then depends on whether ``n_jobs``
-        allows two threads.
+        of their own runs each round's oracle on a second thread, started at an ADMM check near
+        the round's target while the solve goes on (``"auto"``: from ``SPECULATE_MIN_ENTRIES``
+        data entries; ``n_jobs=1`` turns it off). That is deterministic too, but its rounds
+        differ from those of an oracle on the final dual, so there the result depends on
+        whether ``n_jobs`` allows two threads.
     verbose : bool, default=False
         Print one line per round.
     progress : callable, optional

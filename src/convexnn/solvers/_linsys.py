@@ -81,7 +81,7 @@ class NystromPCG:
                  seed: int = 0, chunk: int = 32):
         self.lifted, self.rtol, self.max_cg = lifted, rtol, max_cg
         sharding = self.sharding = lifted.sharding
-        n_total = int(sharding.sum(torch.tensor(float(lifted.n_samples))))
+        n_total = int(sharding.sum(torch.tensor(float(lifted.n_samples), dtype=torch.float64)))
         rank = min(rank, n_total)
         generator = torch.Generator(device=lifted.device).manual_seed(seed)
         Omega = sharding.randn(lifted.n_samples, rank, generator=generator, dtype=lifted.dtype,
