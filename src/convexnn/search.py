@@ -286,12 +286,11 @@ def _dual(problem: ConvexProblem, solution: ConvexSolution, scale: bool) -> np.n
     the search adds patterns (present ones are skipped), so the scale (an exact projection
     per group: 0.5 s per round on breast_cancer) is computed only when the search may stop.
     """
-    ops = problem.operators()
     if solution.dual is not None and solution.status == "optimal":
-        Lam = np.asarray(solution.dual, float)
+        Lam = _in_domain(problem, solution.dual)
     else:
-        Lam = ops.loss_gradient(torch.as_tensor(solution.predict_training())).numpy()
-    Lam = problem.loss.into_domain(torch.as_tensor(Lam), ops.Y, ops.weights).numpy()
+        ops = problem.operators()
+        Lam = _in_domain(problem, ops.loss_gradient(torch.as_tensor(solution.predict_training())))
     if not scale:
         return Lam
     if problem.gated:  # no cones: the constraint of a pattern is ||X^T D lam_c|| <= beta
@@ -299,6 +298,13 @@ def _dual(problem: ConvexProblem, solution: ConvexSolution, scale: bool) -> np.n
     else:
         present = float(cone_prices(problem.X, Lam, problem.patterns.D).max(initial=0.0))
     return Lam * (min(1.0, problem.beta / present) if present > 0 else 1.0)
+
+
+def _in_domain(problem: ConvexProblem, Lam) -> np.ndarray:
+    """A dual candidate (n, k) as float64 NumPy, mapped into the loss conjugate's domain."""
+    ops = problem.operators()
+    Lam = torch.as_tensor(Lam).detach().to("cpu", torch.float64)
+    return problem.loss.into_domain(Lam, ops.Y, ops.weights).numpy()
 
 
 def _gated_prices(Xa: np.ndarray, Lam: np.ndarray, D: np.ndarray) -> np.ndarray:
@@ -383,9 +389,7 @@ class _Speculation:
         """ADMM's check: start the oracle at the first one within reach of the target."""
         if self.future is not None or not gap <= self.at:
             return
-        ops = self.problem.operators()
-        Lam = torch.as_tensor(Lam).detach().to("cpu", torch.float64).clone()
-        Lam = self.problem.loss.into_domain(Lam, ops.Y, ops.weights).numpy()
+        Lam = _in_domain(self.problem, Lam.clone())  # ADMM goes on beside the oracle
         seed = int(self.search.rng.integers(2**63))
         pool = ThreadPoolExecutor(1, thread_name_prefix="convexnn-oracle")
         self.future = pool.submit(self.search.ascent, Lam, self.neurons, 1, seed)
@@ -475,23 +479,24 @@ class _Search:
         Lam = _dual(problem, solution, scale)
         answer = None if speculation is None else speculation.result()
         if answer is not None:
-            self.n_directions += answer.n_directions
-            self._keep_best(answer)
             # the candidates' values at this dual (not at the check's dual they were found at)
             values = oracle_values(self.Xa, Lam, answer.candidates)[
                 answer.candidate_outputs, (answer.candidate_signs < 0).astype(int),
                 np.arange(answer.candidates.shape[1])]
-            return self._gated(values, Lam, answer), answer.candidate_patterns, \
-                answer.candidate_generators, Lam
-        if self.all_patterns is not None:
+        elif self.all_patterns is not None:
             answer = exact_oracle(self.Xa, Lam, self.all_patterns,
                                   n_candidates=self.patterns_per_round)
+            values = answer.candidate_values
         else:
             answer = self.ascent(Lam, _neuron_directions(solution), effort, self.rng)
-            self._keep_best(answer)
+            values = answer.candidate_values
+        if self.all_patterns is None:  # the ascent's best directions start the next round's
+            best = answer.directions.reshape(self.Xa.shape[1], -1)
+            self.neurons = best[:, np.linalg.norm(best, axis=0) > 0]
         self.n_directions += answer.n_directions
-        return (self._gated(answer.candidate_values, Lam, answer), answer.candidate_patterns,
-                answer.candidate_generators, Lam)
+        if self.gated:  # the gated program prices a pattern by ||X^T D lam||, not a ReLU value
+            values = _gated_prices(self.Xa, Lam, answer.candidate_patterns)
+        return values, answer.candidate_patterns, answer.candidate_generators, Lam
 
     def ascent(self, Lam: np.ndarray, neurons: np.ndarray, effort: int, seed) -> OracleResult:
         """The ascent oracle at ``Lam``, started also from ``neurons`` and the last round's
@@ -503,15 +508,6 @@ class _Search:
         starts = np.hstack([neurons, self.neurons])
         return ascent_oracle(self.Xa, Lam, starts=starts, bias=self.bias, seed=seed,
                              **self.timed(options))
-
-    def _keep_best(self, answer: OracleResult) -> None:
-        best = answer.directions.reshape(self.Xa.shape[1], -1)
-        self.neurons = best[:, np.linalg.norm(best, axis=0) > 0]
-
-    def _gated(self, values: np.ndarray, Lam: np.ndarray, answer: OracleResult) -> np.ndarray:
-        """The candidates' prices: their ReLU values, or for the gated program (which prices
-        a pattern by ``||X^T D lam||``) those norms."""
-        return _gated_prices(self.Xa, Lam, answer.candidate_patterns) if self.gated else values
 
     def grow(self, patterns: Patterns, keep: np.ndarray, D: np.ndarray,
              G: np.ndarray) -> Patterns:
