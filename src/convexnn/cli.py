@@ -821,7 +821,7 @@ def _demo(args, progress) -> int:
 def _demo_run(args, X_train, X_test, Y_train, Y_test, progress) -> int:
     from .baselines import train_nonconvex
     from .certificates import certify_network
-    from .estimators import SEARCH_PER_ROUND, SEARCH_PROGRESS, SEARCH_ROUNDS, SEARCH_TOL
+    from .estimators import SEARCH_PROGRESS, SEARCH_ROUNDS, SEARCH_TOL
     from .search import neuron_search
 
     runs = []
@@ -840,8 +840,7 @@ def _demo_run(args, X_train, X_test, Y_train, Y_test, progress) -> int:
     search = neuron_search(
         X_train, Y_train, beta=args.beta, initial_patterns=args.n_patterns,
         tol=SEARCH_TOL if args.tol is None else args.tol,
-        max_rounds=SEARCH_ROUNDS, patterns_per_round=SEARCH_PER_ROUND,
-        min_progress=SEARCH_PROGRESS, seed=args.seed,
+        max_rounds=SEARCH_ROUNDS, min_progress=SEARCH_PROGRESS, seed=args.seed,
         seed_network="adam",
         time_limit=args.time_limit,
         solver="admm" if args.solver == "auto" else args.solver,

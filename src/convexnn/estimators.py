@@ -48,15 +48,13 @@ _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 #: 1e-4 it saved 15-37 % of the time for 0.01-0.3 % higher objectives on wine, breast_cancer and
 #: pima, where the search's own bound is 3-10 % away: measured)
 SEARCH_TOL = 1e-3
-#: rounds of the neuron search, and the most patterns one round adds, by default. Seeded by a
-#: short Adam run (``seed_network="adam"``) the search passes a tuned Adam's objective within
-#: 2-5 rounds of 32 patterns. Six rounds of 64 took the 19 sets of benchmarks/bench_vs_adam.py
-#: 171 s in all where ten of 32 took 237 s, 7 of 64 about 190 s and 8 of 48 205 s; their
-#: objectives were at a median 0.973 of Adam's (0.969 with ten of 32), the highest 1.003
-#: (keel:vehicle; 0.994 with 7 of 64). Four rounds of 96 were faster again but left keel:pima
-#: 1.1 % above Adam (measured, warm-started rounds, one thread)
-SEARCH_ROUNDS = 6
-SEARCH_PER_ROUND = 64
+#: rounds of the neuron search, by default. Seeded by a short Adam run (``seed_network="adam"``)
+#: the search passes a tuned Adam's objective within 2-5 rounds; rounds 5-10 gained another
+#: 1-3 % (breast_cancer, australian, heart: measured, benchmarks/bench_vs_adam.py), later ones
+#: 0.2-0.6 % each at 0.5-2 s each. Fewer rounds of more patterns were faster but lost
+#: objective where the rounds still gained: six of 64 patterns left keel:pima 2.1 % above
+#: Adam's (6 % above ten of 32) and digits 0.9 % above (measured, warm-started rounds)
+SEARCH_ROUNDS = 10
 #: the search stops adding patterns once 3 rounds lowered the objective by less than this
 #: (relative): a round's restricted solve is certified only to 1e-2-1e-3, so smaller changes
 #: are within its accuracy
@@ -238,7 +236,7 @@ class _ConvexReLU(BaseEstimator):
             X, Y, loss=loss, beta=params["beta"], bias=self.bias, gated=self.gated,
             sample_weight=weights, initial_patterns=reused, seed_network=self._seed_network(),
             tol=SEARCH_TOL if self.tol is None else float(self.tol), max_rounds=SEARCH_ROUNDS,
-            patterns_per_round=SEARCH_PER_ROUND, min_progress=SEARCH_PROGRESS,
+            min_progress=SEARCH_PROGRESS,
             # a tenth of the limit is kept for the certificate and the network's recovery
             time_limit=None if self.time_limit is None else 0.9 * float(self.time_limit),
             seed=seed, solver=self.solver, solver_options=solver_options,
@@ -393,8 +391,8 @@ _PARAMETERS_DOC = """
         global optimum of the network's training problem), ``"sampled"`` draws ``n_patterns``
         Gaussian directions (a restriction: a valid network, an upper bound), ``"search"`` runs
         the dual-guided neuron search (:func:`~convexnn.search.neuron_search`): patterns are
-        added where the dual constraint is violated, at most 64 per round for at most 6 rounds
-        (each round's solve starting from the last round's point), or until the search
+        added where the dual constraint is violated, for at most 10 rounds (each round's
+        solve starting from the last round's point) or until the search
         finds no violation (with several outputs and a loss that sums over them, one search
         per output); ``"auto"`` enumerates when Cover's count is at most 2,000 and
         searches otherwise;
