@@ -56,8 +56,8 @@ SEARCH_TOL = 1e-3
 #: Adam's (6 % above ten of 32) and digits 0.9 % above (measured, warm-started rounds)
 SEARCH_ROUNDS = 10
 #: the search stops adding patterns once 3 rounds lowered the objective by less than this
-#: (relative): a round's restricted solve is certified only to 1e-2-1e-3, so smaller changes
-#: are within its accuracy
+#: (relative); a round's restricted solve is certified only to 5e-2 (``search.ROUND_FLOOR``),
+#: but three warm-started rounds in a row that gain less than 1 % have stopped paying
 SEARCH_PROGRESS = 1e-2
 
 
