@@ -67,10 +67,13 @@ __all__ = ["SearchResult", "neuron_search"]
 #: (``enumerate_patterns`` solves an LP per cell and sample: 6 s for the 382 patterns of 20
 #: points in 3-D, measured; data of rank 2 are enumerated by sorting at any size)
 EXACT_MAX_PATTERNS = 200
-#: the first round's relative duality gap (a later round's follows the violation, see
-#: ``ROUND_FLOOR``)
+#: the loosest round's relative duality gap, the first round's included; a later round's is
+#: ``min(initial_tol, max(tol, ROUND_FLOOR, TOL_FACTOR (violation - 1)))``, which at these
+#: defaults is 5e-2 for every round (it follows the violation only for an ``initial_tol`` above
+#: ``ROUND_FLOOR`` and violations above ``1 + ROUND_FLOOR / TOL_FACTOR``)
 INITIAL_TOL = 5e-2
-#: a round's relative-gap target is this times the last violation's excess (violation - 1)
+#: a round's relative-gap target is this times the last violation's excess (violation - 1),
+#: within the bounds above
 TOL_FACTOR = 1e-2
 #: the tightest relative gap of a round that adds patterns (the final solve goes to ``tol``).
 #: Each round starts from the last one's point and dual, so a loose round loses little: the
@@ -588,9 +591,10 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
         Relative duality gap of the final restricted solve (and of every round once the
         oracle finds no violation at a looser one).
     initial_tol : float, default=5e-2
-        The loosest round gap; a round's gap is ``0.01 (violation - 1)``, with the last round's
-        violation, clipped to ``[max(tol, ROUND_FLOOR), initial_tol]`` (``ROUND_FLOOR`` = 5e-2:
-        by default every round is solved to 5e-2, the final solve to ``tol``).
+        The loosest round gap (the first round's); a later round's gap is
+        ``min(initial_tol, max(tol, ROUND_FLOOR, 0.01 (violation - 1)))`` with the last round's
+        violation (``ROUND_FLOOR`` = 5e-2: by default every round is solved to 5e-2, the final
+        solve to ``tol``).
     eps : float, default=1e-6
         A value counts as a violation above ``beta (1 + eps)``.
     gap_tol : float, default=0
