@@ -5,9 +5,15 @@ import pytest
 
 from convexnn.certificates import certify
 from convexnn.network import TwoLayerReLU
-from convexnn.patterns import add_bias, enumerable_patterns, enumerate_patterns, sample_patterns
+from convexnn.patterns import (
+    Patterns,
+    add_bias,
+    enumerable_patterns,
+    enumerate_patterns,
+    sample_patterns,
+)
 from convexnn.problem import ConvexProblem
-from convexnn.search import _no_worse_than_zero, neuron_search
+from convexnn.search import _no_worse_than_zero, _pad_warm_start, neuron_search
 from convexnn.solution import ConvexSolution
 from convexnn.solvers import solve
 
@@ -439,3 +445,27 @@ def test_the_oracle_beside_the_solve_gives_the_same_result_every_time(monkeypatc
     for r in range(1, beside.rounds):
         bound = history["objective"][r - 1] / (1 - history["tol"][r])
         assert history["objective"][r] <= bound * (1 + 1e-12)
+
+
+def test_a_round_s_warm_start_keeps_the_kept_groups_cone_multipliers():
+    # the next round's program: three of the last round's patterns (in a new order), then two
+    # new ones; each kept v and w group takes its own multipliers, the new ones start at zero
+    X, y = regression_data(n=30, d=3, seed=1)
+    Xa = add_bias(X)
+    last = ConvexProblem.build(X, y, beta=0.01, patterns=sample_patterns(Xa, 6, seed=0))
+    previous = solve(last, "admm", tol=1e-6)
+    keep = np.array([4, 0, 2])
+    fresh = sample_patterns(Xa, 2, seed=5)
+    kept = last.patterns.subset(keep)
+    patterns = Patterns(np.hstack([kept.D, fresh.D]),
+                        np.hstack([kept.generators, fresh.generators]), False)
+    following = ConvexProblem.build(X, y, beta=0.01, patterns=patterns)
+    warm = _pad_warm_start(following, previous, keep)
+    M, old = warm.cone_multipliers, previous.cone_multipliers
+    assert M.shape == (30, 10, 1) and np.any(old[:, np.r_[keep, 6 + keep]] > 0)
+    np.testing.assert_array_equal(M[:, :3], old[:, keep])
+    np.testing.assert_array_equal(M[:, 5:8], old[:, 6 + keep])
+    assert not M[:, [3, 4, 8, 9]].any()
+    np.testing.assert_array_equal(warm.V[:, :3], previous.V[:, keep])
+    # and the padded start is a valid ADMM warm start of the new program
+    assert solve(following, "admm", tol=1e-6, warm_start=warm).status == "optimal"

@@ -326,18 +326,24 @@ def _pad_warm_start(problem: ConvexProblem, previous: ConvexSolution,
     ``problem``; new patterns enter at zero, so the point keeps ``previous``'s predictions and
     objective (the cones of zero groups hold trivially).
     """
-    n, d, P, k = problem.shape
+    P = problem.shape[2]
 
-    def pad(B):
+    def pad(B):  # (rows, P', k) -> (rows, P, k)
         if B is None:
             return None
-        out = np.zeros((d, P, k))
+        out = np.zeros((B.shape[0], P, B.shape[2]))
         out[:, : keep.size] = B[:, keep]
         return out
 
     V, W = pad(previous.V), pad(previous.W)
+    multipliers = previous.cone_multipliers  # (n, 2 P', k): the v groups', then the w groups'
+    if multipliers is not None:
+        half = multipliers.shape[1] // 2
+        multipliers = np.concatenate([pad(multipliers[:, :half]), pad(multipliers[:, half:])],
+                                     axis=1)
     return ConvexSolution(problem=problem, V=V, W=W, objective=problem.objective(V, W),
-                          dual=previous.dual, status=previous.status, solver=previous.solver)
+                          dual=previous.dual, status=previous.status, solver=previous.solver,
+                          cone_multipliers=multipliers)
 
 
 def _solver_options(solver: str, solution: ConvexSolution | None, options: dict) -> dict:

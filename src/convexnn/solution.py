@@ -46,6 +46,10 @@ class ConvexSolution:
         Wall-clock seconds of the solve.
     history : dict of lists
         Per-iteration records (``objective``, ``gap``, ``time``...) for plots and benchmarks.
+    cone_multipliers : ndarray of shape (n_samples, 2 n_patterns, n_outputs) or None
+        Program (8) by ADMM: the multipliers of the cone constraints (``v_i`` groups, then
+        ``w_i``) from its last projections. A solve warm-started from this solution starts its
+        projections from them (their support is the face each group's projection lies on).
     """
 
     problem: ConvexProblem
@@ -59,6 +63,7 @@ class ConvexSolution:
     time: float = 0.0
     history: dict = field(default_factory=dict)
     reason: str = ""
+    cone_multipliers: np.ndarray | None = None
 
     def __post_init__(self):
         blocks = [self.V] if self.W is None else [self.V, self.W]
