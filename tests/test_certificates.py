@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from convexnn.certificates import certify, certify_network, dual_bound
 from convexnn.network import TwoLayerReLU
@@ -110,3 +111,33 @@ def test_network_certificate_keeps_the_scope_of_the_fit_patterns():
     certificate = certify_network(network, X, y, beta=1e-3, patterns=base, dual=solution.dual)
     assert certificate.n_patterns == problem.patterns.n_patterns
     assert certificate.relative_gap < 1e-6  # Clarabel's accuracy, 1e-9, with room
+
+
+@pytest.mark.parametrize("t_max", [1e-3, 0.7, 1e6])
+def test_the_squared_loss_s_best_dual_scale_is_the_maximum_of_the_concave_function(t_max):
+    # the squared loss's scale is found in closed form. References: the scalar search of the
+    # other losses (bounded Brent) on the same function -L*(t Lam), and that function on a grid
+    # of 2,001 points of [0, t_max]; the closed form is never below either (up to rounding,
+    # 1e-12 relative) and the search agrees with it to its tolerance (1e-9 relative)
+    from convexnn._duality import best_dual_scale
+    from convexnn.losses import get_loss
+
+    rng = np.random.default_rng(4)
+    loss = get_loss("squared")
+    searched = type(loss)()
+    searched.quadratic_conjugate = False  # this instance takes the scalar search
+    Y = torch.as_tensor(rng.standard_normal((30, 2)))
+    weights = torch.as_tensor(rng.uniform(0.5, 2.0, 30))
+    weights[:3] = 0
+    Lam = torch.as_tensor(rng.standard_normal((30, 2))) * 0.02
+    Lam[:3] = 0  # the conjugate's domain: no dual mass on samples of weight 0
+    bound, t = best_dual_scale(loss, Lam, Y, weights, t_max, rtol=1e-12)
+    reference, _ = best_dual_scale(searched, Lam, Y, weights, t_max, rtol=1e-12)
+    grid = max(-loss.conjugate(s * Lam, Y, weights) for s in np.linspace(0.0, t_max, 2001))
+    assert 0 <= t <= t_max
+    assert bound == pytest.approx(-loss.conjugate(t * Lam, Y, weights), rel=1e-14)
+    assert bound >= max(reference, grid) - 1e-12 * abs(bound)
+    assert bound == pytest.approx(reference, rel=1e-9)
+    # outside the domain only t = 0 is feasible
+    Lam[0] = 1.0
+    assert best_dual_scale(loss, Lam, Y, weights, t_max, rtol=1e-12) == (0.0, 0.0)

@@ -43,6 +43,9 @@ class Loss(abc.ABC):
     #: whether ``L(s Z, s Y) = s^2 L(Z, Y)``: program (8) is then homogeneous in ``(Y, beta)``,
     #: so the solvers may rescale targets of extreme scale (and the problem warns about them)
     homogeneous: bool = False
+    #: whether ``L*(t Lam) = a t^2 + b t`` on all of its domain (``L*(0) = 0``): the best scale of a
+    #: dual candidate is then found in closed form (:func:`convexnn._duality.best_dual_scale`)
+    quadratic_conjugate: bool = False
     #: whether the loss fits real-valued targets (the regressor's losses, validated by the mean
     #: squared error); the others fit class labels encoded by :meth:`encode_labels`
     regression: bool = False
@@ -164,6 +167,7 @@ class Squared(Loss):
 
     name = "squared"
     homogeneous = True
+    quadratic_conjugate = True
     regression = True
     _curvature = 1.0
 
