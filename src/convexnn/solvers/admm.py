@@ -92,8 +92,11 @@ POLISH_AFTER = 400
 #: the least time a polish may take (a quarter of ADMM's time, or this): in the estimators'
 #: default fits (19 sets of benchmarks/bench_vs_adam.py) 1 of 10 attempts certified (in 0.08 s);
 #: the others ran out of Newton steps or of time, three of them after a whole second when this
-#: was 1 s (keel:ionosphere: 1.0 s of a 5.0 s fit; measured)
-POLISH_MIN_SECONDS = 0.25
+#: was 1 s (keel:ionosphere: 1.0 s of a 5.0 s fit; measured). With the searches' later rounds,
+#: 18 of those fits (digits aside) made two attempts: iris's failed in 0.09 s, keel:bupa's
+#: certified 6e-13 in 0.24-0.30 s, which 0.25 s cut off in about half of the runs (ADMM then
+#: went on from iteration 400 to 800, 0.5 s; measured)
+POLISH_MIN_SECONDS = 0.4
 #: with a loss of strongly concave dual (:mod:`._screening`) and a ``tol`` below this, program
 #: (8) is certified once when its estimated gap first reaches this, and screened there; when at
 #: least ``SCREEN_MIN`` of the patterns are proven zero at every optimum, ADMM goes on with the
