@@ -87,8 +87,8 @@ class Loss(abc.ABC):
         """``L*(Lam)``; ``inf`` outside its domain. Samples of weight 0 need ``Lam = 0``."""
         n = Lam.shape[0]
         active = weights > 0
-        if bool(active.all()):  # no masks: a certificate check's few conjugates of a 124-row
-            # problem took 0.2 ms each with them, 7 % of wine's default fit (measured)
+        if bool(active.all()):  # no masks: a squared-loss conjugate of 124 rows took 54 us
+            # against 137 with them, and a fit's checks take thousands (measured)
             w = weights[:, None]
             total = float((w * self._conjugate_elementwise(n * Lam / w, Y)).sum()) / n
             return total if math.isfinite(total) else math.inf  # inf or NaN outside the domain
