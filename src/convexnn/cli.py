@@ -883,8 +883,8 @@ def _demo_run(args, X_train, X_test, Y_train, Y_test, progress) -> int:
               "neurons", "time (s)"]
     print(_format_table(header, rows))
     print(f"Adam: {len(runs)} runs of {args.epochs} epochs took {tuning_time:.2f} s in all; "
-          f"the compiled kernels were loaded before the timings ({loading:.2f} s, once per "
-          "process)")
+          f"the compiled kernels were loaded (compiled after an install) before the timings "
+          f"({loading:.2f} s, once per process)")
     print(f"lower bound {convex_certificate.lower_bound:.6f} on the objective of every network "
           f"whose neurons use the {search.patterns.n_patterns} patterns the search found "
           "(both gaps above are against it)")
