@@ -384,10 +384,11 @@ def _run(problem, settings: dict, warm_start, penalties, check_every: int, adapt
         run.screen_at = SCREEN_AT
     s = run.start(warm_start, *penalties)
     status, it, point, gap = run.iterate(s, run.monitor.max_iter, check_every, adaptive)
-    multipliers = _multipliers(run, s)
     if status == "screened":
         status, it, point, gap, multipliers = _on_kept(run, s, it, point, settings,
                                                        check_every, adaptive)
+    else:
+        multipliers = _multipliers(run, s)
     solution = make_solution(problem, run.lifted, point, gap.Lam, run.monitor, status, it,
                              "admm", settings["tol"])
     solution.cone_multipliers = multipliers
