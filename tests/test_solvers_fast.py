@@ -355,29 +355,47 @@ def test_compiled_cross_entropy_prox_matches_the_batched_newton(dtype):
                                        rtol=0, atol=atol)
 
 
-def test_anderson_acceleration_finds_the_same_fixed_point_faster():
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_anderson_acceleration_finds_the_same_fixed_point_faster(kind):
     # a contractive affine map x <- M x + b with spectral radius 0.95: the plain iteration needs
     # 461 steps for 1e-10 (Anderson with memory 5: 148); the fixed point is solve(I - M, b),
-    # computed independently
+    # computed independently. The points are NumPy arrays (ADMM on the CPU) or tensors
     from convexnn.solvers._anderson import Anderson
 
     rng = np.random.default_rng(0)
     Q, _ = np.linalg.qr(rng.standard_normal((30, 30)))
-    M = torch.as_tensor(Q @ np.diag(np.linspace(-0.95, 0.95, 30)) @ Q.T)
-    b = torch.as_tensor(rng.standard_normal(30))
-    fixed = torch.linalg.solve(torch.eye(30, dtype=M.dtype) - M, b)
+    M = Q @ np.diag(np.linspace(-0.95, 0.95, 30)) @ Q.T
+    b = rng.standard_normal(30)
+    fixed = np.linalg.solve(np.eye(30) - M, b)
+    if kind == "torch":
+        M, b = torch.as_tensor(M), torch.as_tensor(b)
 
     def iterations(memory):
-        accelerator, x = Anderson(memory) if memory else None, torch.zeros(30, dtype=M.dtype)
+        accelerator, x = Anderson(memory) if memory else None, b * 0
         for it in range(1, 2000):
             gx = M @ x + b
-            if float(torch.linalg.vector_norm(gx - fixed)) <= 1e-10:
+            if np.linalg.norm(np.asarray(gx) - fixed) <= 1e-10:
                 return it
             x = gx if accelerator is None else accelerator(x, gx)[0]
+            assert type(x) is type(b)
         return it
 
     plain, accelerated = iterations(0), iterations(5)
     assert accelerated < plain / 3
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_anderson_keeps_the_points_dtype(kind):
+    # its small system is solved in float64; a float32 run's points stay float32 (a float64
+    # candidate broke float32 ADMM's products)
+    from convexnn.solvers._anderson import Anderson
+
+    accelerator = Anderson(3)
+    x = np.arange(4, dtype=np.float32)
+    x = torch.from_numpy(x) if kind == "torch" else x
+    for _ in range(4):
+        x = accelerator(x, 0.5 * x + 1)[0]
+        assert x.dtype == (torch.float32 if kind == "torch" else np.float32)
 
 
 def test_anderson_rejects_an_extrapolation_that_increases_the_residual():
@@ -391,6 +409,63 @@ def test_anderson_rejects_an_extrapolation_that_increases_the_residual():
     # pretend the map jumps away at the candidate: its residual (10) exceeds the previous (0.5)
     fallback, rejected = accelerator(candidate, candidate + 10)
     assert rejected and float(fallback) == 1.5 and accelerator.size == 0
+
+
+def test_admm_compiled_iteration_follows_the_torch_steps():
+    # the fused plain iteration (solvers/_fused.py) against ADMM's own torch steps from the same
+    # iterate, twenty iterations each way, with a change of penalties in between (a new shift of
+    # the linear system): the same arithmetic in another order, so the iterates agree to
+    # rounding (1e-12 relative; they drift apart only through the truncated projections' active
+    # sets, which rounding does not flip here)
+    def run():
+        run = admm._ADMM(problem("squared"), tol=TOL, limits=(100, None, False), device="cpu",
+                         dtype=torch.float64, relaxation=1.6, linear_solver="auto", rank=200,
+                         cg_rtol=1e-10, cone_tol=1e-10, anderson=0)
+        return run, run.start(None, None, 1.0)
+
+    (fused, s), (plain, t) = run(), run()
+    assert fused.fused is not None
+    plain.fused = None
+    for it in range(20):
+        if it == 10:
+            for r, state in ((fused, s), (plain, t)):
+                state.rho_p *= 4
+                r.system.set_shift(state.rho_p / state.rho_z)
+        U, FU = fused.fused(s)
+        V, FV = plain.u_step(t)
+        plain.prox_steps(t, V, FV, it, checking=False, final=False)
+        for a, b in zip((U, FU, *s.variables()), (V, FV, *t.variables()), strict=True):
+            assert a.shape == b.shape
+            scale = max(float(b.abs().max()), 1e-300)
+            assert float((a - b).abs().max()) <= 1e-12 * scale
+    assert float(s.p.abs().max()) > 0  # not a trivial run: some groups are nonzero
+
+
+@pytest.mark.parametrize("case", ["hinge", "gated", "outputs", "float32", "cg"])
+def test_admm_compiled_iteration_serves_only_its_case(case):
+    # program (8), one output, float64, the direct system and an affine loss prox; anything
+    # else runs the torch steps (and still reaches the reference: the CASES above)
+    prob = problem("hinge" if case == "hinge" else "squared", gated=case == "gated",
+                   multiclass=case == "outputs")
+    run = admm._ADMM(prob, tol=TOL, limits=(100, None, False), device="cpu",
+                     dtype=torch.float32 if case == "float32" else torch.float64,
+                     relaxation=1.6, linear_solver="cg" if case == "cg" else "auto", rank=20,
+                     cg_rtol=1e-10, cone_tol=1e-10, anderson=0)
+    assert run.fused is None
+
+
+def test_squared_loss_affine_prox_is_its_prox():
+    rng = np.random.default_rng(1)
+    Y, V = (torch.as_tensor(rng.standard_normal((7, 2))) for _ in range(2))
+    weights = torch.as_tensor(rng.uniform(0, 2, 7))
+    scale, offset = get_loss("squared").affine_prox(Y, weights, 0.3)
+    # the prox by its definition: argmin_z w_j / (2 n) (z - y)^2 + rho / 2 (z - v)^2
+    step = weights[:, None] / (7 * 0.3)
+    np.testing.assert_allclose(scale * V + offset, (V + step * Y) / (1 + step), rtol=1e-14)
+    np.testing.assert_allclose(scale * V + offset, get_loss("squared").prox(V, Y, weights, 0.3),
+                               rtol=1e-14)
+    for name in ("hinge", "logistic", "cross_entropy"):
+        assert get_loss(name).affine_prox(Y, weights, 0.3) is None
 
 
 @pytest.mark.parametrize("anderson", [0, 5])

@@ -133,6 +133,13 @@ class Loss(abc.ABC):
                           start: torch.Tensor | None) -> torch.Tensor:
         """Per sample ``argmin_z step_j l(z, y_j) + 1/2 ||z - v_j||^2``; ``step`` is (n, 1)."""
 
+    def affine_prox(self, Y: torch.Tensor, weights: torch.Tensor, rho: float):
+        """``(scale, offset)`` (n, k) with ``prox(V) = scale * V + offset`` for every ``V``
+        (:meth:`prox` at ``Y``, ``weights``, ``rho``) when the prox is affine per sample (a
+        quadratic loss), else None. ADMM's compiled iteration (:mod:`.solvers._fused`) takes
+        the loss step from it."""
+        return None
+
     def check_targets(self, Y: np.ndarray, name: str = "y") -> None:
         """Raise ``ValueError`` unless the targets ``Y`` (n, k) suit the loss.
 
@@ -188,6 +195,10 @@ class Squared(Loss):
 
     def _prox_elementwise(self, V, Y, step, start):
         return (V + step * Y) / (1 + step)
+
+    def affine_prox(self, Y, weights, rho):
+        step = (weights / (Y.shape[0] * rho))[:, None]
+        return (1 / (1 + step)).expand_as(Y), step * Y / (1 + step)
 
     def cvxpy(self, Z, Y, weights):
         import cvxpy as cp

@@ -546,6 +546,13 @@ class CompiledConeProjector(ProjectorState):
         (60 x 3 points, cross-entropy, 36 patterns: 0.33 ms of 0.9 ms, measured)."""
         d = V0.shape[0]
         points = V0.detach().reshape(d, -1).T.to(torch.float64).contiguous().numpy()  # (G, d)
+        out = self.prox_points(points, threshold, steps)
+        return torch.from_numpy(out.T).to(V0.dtype).reshape(V0.shape)
+
+    def prox_points(self, points: np.ndarray, threshold: float,
+                    steps: int | None = None) -> np.ndarray:
+        """:meth:`prox` on NumPy arrays, group-major: ``points`` (G, d) float64, C-ordered,
+        one row per flattened group; returns the prox (G, d)."""
         out = np.empty_like(points)
         status = np.empty(points.shape[0], dtype=np.int64)
         budget, verify = self._budget(steps)
@@ -562,7 +569,7 @@ class CompiledConeProjector(ProjectorState):
                 projected = v0 + moves
                 norms = np.maximum(np.linalg.norm(projected, axis=1), 1e-300)
                 out[cols] = projected * np.maximum(0.0, 1.0 - threshold / norms)[:, None]
-        return torch.from_numpy(out.T).to(V0.dtype).reshape(V0.shape)
+        return out
 
     def _budget(self, steps: int | None) -> tuple[int, int]:
         """``(outer steps, verifying searches)`` of a call: exact projections (``steps`` None)

@@ -25,9 +25,11 @@ group-sparse: its objective is an honest upper bound and the recovered network r
 convex predictions. Projections are exact (batched Lawson-Hanson, :mod:`convexnn.cones`) at
 certificate checks and truncated after ``CHEAP_STEPS`` steps in between; a check whose gap,
 estimated at the truncated projection, is far above the target is skipped (:func:`_exact_check`:
-far from the optimum the exact projections cost most). The certificate uses ADMM's own dual
-``rho_z a_z = grad L(z)`` (far better than ``grad L(F p)``, measured) and the projections'
-multipliers ``rho_p a`` for the cone-constrained dual feasibility (:mod:`._stopping`).
+far from the optimum the exact projections cost most). On small programs on the CPU the
+iterations between checks run as compiled passes (:mod:`._fused`). The certificate uses
+ADMM's own dual ``rho_z a_z = grad L(z)`` (far better than ``grad L(F p)``, measured) and the
+projections' multipliers ``rho_p a`` for the cone-constrained dual feasibility
+(:mod:`._stopping`).
 
 Gap-safe screening (``screening=True``; program (8) in float64 with a smooth loss (squared,
 logistic, cross-entropy) and ``tol < SCREEN_AT``; :mod:`._screening`): the first check whose
@@ -134,6 +136,14 @@ class ConeProx:
         :attr:`seconds` (by ``exact``)."""
         start = time.perf_counter()
         result = self._prox(V0, threshold, exact)
+        self.seconds[exact] = time.perf_counter() - start
+        return result
+
+    def points(self, points: np.ndarray, threshold: float, exact: bool = True) -> np.ndarray:
+        """:meth:`__call__` on the groups' points as NumPy rows (Q k, d), for the compiled
+        projector (its ``prox_points``); the seconds are kept alike."""
+        start = time.perf_counter()
+        result = self.projector.prox_points(points, threshold, None if exact else CHEAP_STEPS)
         self.seconds[exact] = time.perf_counter() - start
         return result
 
@@ -278,12 +288,19 @@ class _Polisher:
         return point, pre, better, defect
 
 
-def _pack(tensors) -> torch.Tensor:
+def _pack(tensors):
+    """The variables as one flat vector for the accelerator: a NumPy array on the CPU (its
+    arithmetic there costs a third of torch's, see :class:`._anderson.Anderson`), else a
+    tensor."""
+    if tensors[0].device.type == "cpu":
+        return np.concatenate([T.numpy().reshape(-1) for T in tensors])
     return torch.cat([T.reshape(-1) for T in tensors])
 
 
-def _unpack(flat: torch.Tensor, like) -> tuple:
+def _unpack(flat, like) -> tuple:
+    """The inverse of :func:`_pack`: tensors shaped as ``like``."""
     sizes = [T.numel() for T in like]
+    flat = torch.from_numpy(flat) if isinstance(flat, np.ndarray) else flat
     return tuple(part.reshape(T.shape) for part, T in zip(flat.split(sizes), like, strict=True))
 
 
@@ -448,6 +465,16 @@ def _on_kept(run, s, it: int, point, settings: dict, check_every: int, adaptive:
             _multipliers(run, s))
 
 
+def _fused_iteration(run: _ADMM):
+    """The run's :class:`._fused.FusedIteration`, or None where the torch steps serve it (or
+    the cone projector is not the compiled one: then numba is not loaded, nor loaded here)."""
+    if run.prox_p is None or not hasattr(run.prox_p.projector, "prox_points"):
+        return None
+    from ._fused import FusedIteration
+
+    return FusedIteration(run) if FusedIteration.applies(run) else None
+
+
 def _check_settings(linear_solver, relaxation, rho, ratio, check_every, anderson,
                     on_check) -> int:
     """Validate ADMM's own options; returns ``check_every``."""
@@ -520,6 +547,8 @@ class _ADMM:
         self.screen_at, self.kept = None, None
         #: called with each check's relative gap and dual candidate (``solve``'s ``on_check``)
         self.on_check = None
+        #: the plain iterations in compiled passes, where they serve (:mod:`._fused`)
+        self.fused = _fused_iteration(self)
 
     def start(self, warm_start, rho, ratio) -> _Iterate:
         """The first iterate: zero, or the fixed point of the iteration at a warm start."""
@@ -686,11 +715,14 @@ class _ADMM:
         while status is None:
             it += 1
             before = s.variables()
-            U, FU = self.u_step(s)
             z_prev, p_prev = s.z, s.p
             checking = it >= next_check or it >= max_iter
-            if not self.prox_steps(s, U, FU, it, checking, final=it >= max_iter) and checking:
-                checking, next_check = False, it + check_every  # the estimated gap is far off
+            if self.fused is not None and not checking:
+                U, FU = self.fused(s)  # the same steps in compiled passes
+            else:
+                U, FU = self.u_step(s)
+                if not self.prox_steps(s, U, FU, it, checking, final=it >= max_iter) and checking:
+                    checking, next_check = False, it + check_every  # the estimated gap is far off
             candidate = None
             if self.accelerator is not None:
                 # extrapolate only between plain iterations that certify nothing
