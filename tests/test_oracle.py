@@ -239,6 +239,43 @@ def test_returned_values_are_attained_by_the_returned_directions():
             assert scores[c, j, 2 * c + j] == pytest.approx(result.values[c, j], rel=1e-12)
 
 
+def test_generators_move_off_the_hyperplanes_they_lie_on():
+    # directions put exactly on the hyperplanes of one or two rows (the null space of those
+    # rows), with a side assigned to each tied row: each comes back a unit vector within
+    # ~NUDGE of where it was, every row strictly on its side; a direction on no hyperplane is
+    # returned as it was; one whose tied rows cannot all get their sides (two identical rows
+    # given opposite sides) stays where it was
+    from convexnn.oracle import _off_hyperplanes
+
+    rng = np.random.default_rng(3)
+    Xa = rng.standard_normal((25, 4))
+    Xa[24] = Xa[23]
+    columns, patterns = [], []
+    for rows in ([0], [1, 2], [5], []):
+        u = rng.standard_normal(4)
+        if rows:
+            basis = np.linalg.svd(Xa[rows])[2][len(rows):]  # the rows' null space
+            u = basis.T @ (basis @ u)
+        u /= np.linalg.norm(u)
+        D = Xa @ u >= 0
+        D[rows] = rng.integers(0, 2, len(rows)).astype(bool)
+        columns.append(u)
+        patterns.append(D)
+    U, D = np.column_stack(columns), np.column_stack(patterns)
+    moved = _off_hyperplanes(Xa, U, D)
+    signs = np.where(D, 1.0, -1.0)
+    assert np.all(signs * (Xa @ moved) > 0)
+    np.testing.assert_allclose(np.linalg.norm(moved, axis=0), 1.0, rtol=1e-14)
+    assert np.abs(moved - U).max() <= 1e-7
+    assert np.array_equal(moved[:, 3], U[:, 3])
+    # rows 23 and 24 are the same hyperplane: opposite sides are impossible
+    u = np.linalg.svd(Xa[[23]])[2][1:].T @ rng.standard_normal(3)
+    u /= np.linalg.norm(u)
+    D = Xa @ u >= 0
+    D[23], D[24] = True, False
+    np.testing.assert_array_equal(_off_hyperplanes(Xa, u[:, None], D[:, None])[:, 0], u)
+
+
 def test_a_timed_out_ascent_returns_its_best_so_far():
     # with a time limit spent at once, the ascents and walks stop where they are: fewer
     # directions evaluated than without it, and every value still attained by its direction

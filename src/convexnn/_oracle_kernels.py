@@ -22,7 +22,7 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["ascend", "circle_maxima"]
+__all__ = ["ascend", "circle_maxima", "off_hyperplanes"]
 
 
 def circle_maxima(a: np.ndarray, b: np.ndarray, lam: np.ndarray):
@@ -189,3 +189,50 @@ def ascend(X, lam, U, H, value, idle, randoms, first, iterations, patience, prog
             value[j] = best
             idle[j] = 0 if best > start else idle[j] + 1
     return evaluated
+
+
+@njit(cache=True, nogil=True)
+def off_hyperplanes(Xa, U, signs, tie, nudge):
+    """The moves of :func:`convexnn.oracle._off_hyperplanes`, in place on the unit columns of
+    ``U`` (d, m), ``signs`` (n, m) the +-1 sides their patterns give the rows: per column with
+    rows tied within ``tie`` (relative), the least-norm step (``lstsq``, NumPy's default
+    cutoff) that puts them ``min(nudge, half the smallest other margin)`` on their sides, kept
+    if every row then has its side strictly. (In NumPy, one ``lstsq`` and a dozen array
+    operations per column took 7 ms of keel:wine's 30 ms oracle calls, measured.)"""
+    n, d = Xa.shape
+    norms = np.empty(n)
+    for i in range(n):
+        norms[i] = math.sqrt(np.dot(Xa[i], Xa[i]))
+    margins = np.dot(Xa, U)  # then divided by the rows' norms: signed distances
+    for i in range(n):
+        if norms[i] > 0:
+            margins[i] /= norms[i]
+    moved = np.empty(d)
+    for j in range(U.shape[1]):
+        tied, clearance = 0, nudge
+        for i in range(n):
+            if norms[i] > 0:
+                if abs(margins[i, j]) <= tie:
+                    tied += 1
+                else:
+                    clearance = min(clearance, 0.5 * abs(margins[i, j]))
+        if tied == 0:
+            continue
+        A, target = np.empty((tied, d)), np.empty(tied)
+        row = 0
+        for i in range(n):
+            if norms[i] > 0 and abs(margins[i, j]) <= tie:
+                A[row] = Xa[i]
+                target[row] = (signs[i, j] * clearance - margins[i, j]) * norms[i]
+                row += 1
+        step = np.linalg.lstsq(A, target, rcond=np.finfo(np.float64).eps * max(tied, d))[0]
+        for k in range(d):
+            moved[k] = U[k, j] + step[k]
+        moved /= math.sqrt(np.dot(moved, moved))
+        strict = True
+        for i in range(n):
+            if norms[i] > 0 and not signs[i, j] * np.dot(Xa[i], moved) > 0:
+                strict = False
+                break
+        if strict:
+            U[:, j] = moved

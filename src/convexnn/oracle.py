@@ -591,22 +591,11 @@ def _off_hyperplanes(Xa: np.ndarray, U: np.ndarray, D: np.ndarray) -> np.ndarray
     gives it (tied rows whose hyperplanes are dependent may make that impossible: the column
     then stays where it is).
     """
-    U = U.copy()
-    norms = np.linalg.norm(Xa, axis=1)
-    margins = (Xa @ U) / np.where(norms > 0, norms, 1.0)[:, None]  # signed distances
-    signs = np.where(D, 1.0, -1.0)
-    ties = (np.abs(margins) <= TIE) & (norms[:, None] > 0)
-    for j in np.flatnonzero(ties.any(axis=0)):
-        tie = ties[:, j]
-        others = np.abs(margins[~tie & (norms > 0), j])
-        clearance = min(NUDGE, 0.5 * others.min()) if others.size else NUDGE
-        target = (signs[tie, j] * clearance - margins[tie, j]) * norms[tie]
-        step = np.linalg.lstsq(Xa[tie], target, rcond=None)[0]
-        moved = U[:, j] + step
-        moved /= np.linalg.norm(moved)
-        strict = signs[:, j] * (Xa @ moved) > 0
-        if np.all(strict | (norms == 0)):
-            U[:, j] = moved
+    from ._oracle_kernels import off_hyperplanes
+
+    U = np.array(U, dtype=np.float64, order="C")
+    off_hyperplanes(np.ascontiguousarray(Xa, dtype=np.float64), U, np.where(D, 1.0, -1.0),
+                    TIE, NUDGE)
     return U
 
 
