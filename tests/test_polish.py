@@ -91,9 +91,32 @@ def test_polish_does_not_start_steps_it_has_no_time_for(monkeypatch):
                         or original(faces))
     monkeypatch.setattr(_polish, "TIMED_WORK", 0.0)
     lifted = problem.operators()
-    work = _polish._Faces(lifted, U).work()
+    faces = _polish._Faces(lifted, U)
+    faces.update_bases(torch.arange(faces.m))
+    work = faces.work()
     monkeypatch.setattr(_polish, "_dense_rate", lambda: work / 10.0)
     assert polish(lifted, U, None, time_limit=1.0) is None
     assert steps == []
     assert polish(lifted, U, None) is not None
     assert steps
+
+
+def test_polish_bounds_its_work_before_computing_the_bases(monkeypatch):
+    """``least_work`` (face rows bound the bases' ranks) is at most the work with the bases, and
+    a polish whose bound is over ``MAX_WORK`` returns before computing any basis."""
+    problem = small_problem("squared", False)
+    loose = admm.solve(problem, tol=1e-2)
+    U = torch.cat([torch.as_tensor(loose.V), torch.as_tensor(loose.W)], dim=1)
+    lifted = problem.operators()
+    faces = _polish._Faces(lifted, U)
+    bound = faces.least_work()
+    faces.update_bases(torch.arange(faces.m))
+    assert 0 < bound <= faces.work()
+    assert bool(faces.on_face.any())  # some group has face rows: the bound is not trivial
+    bases = []
+    original = _polish._Faces.update_bases
+    monkeypatch.setattr(_polish._Faces, "update_bases",
+                        lambda self, groups: bases.append(groups) or original(self, groups))
+    monkeypatch.setattr(_polish, "MAX_WORK", 0.5 * bound)
+    assert polish(lifted, U, None) is None
+    assert bases == []

@@ -78,7 +78,9 @@ class _Faces:
         d = lifted.d
         self.N = torch.zeros(self.m, d, d, dtype=U.dtype, device=U.device)
         self.valid = torch.zeros(self.m, d, dtype=torch.bool, device=U.device)
-        self.update_bases(torch.arange(self.m, device=U.device))
+        # the bases are the caller's to compute (update_bases of every group): one SVD per
+        # group, 1.6 s of digits' program (8) for a polish whose first step was far beyond
+        # MAX_WORK (measured), so the caller first checks least_work
 
     @property
     def m(self) -> int:
@@ -137,11 +139,19 @@ class _Faces:
         return float(lifted.loss_value(self.predict(U))
                      + lifted.beta * torch.linalg.vector_norm(U, dim=0).sum())
 
-    def work(self) -> float:
-        """Flops of one dense Newton step (the Hessian's products and its factorization)."""
+    def work(self, dimensions: torch.Tensor | None = None) -> float:
+        """Flops of one dense Newton step (the Hessian's products and its factorization), with
+        the groups' face dimensions (their bases' columns, or ``dimensions``)."""
+        if dimensions is None:
+            dimensions = self.valid.sum(1)
         sizes = torch.zeros(self.lifted.k, dtype=torch.float64)
-        sizes.index_add_(0, self.c.cpu(), self.valid.sum(1).cpu().to(torch.float64))
+        sizes.index_add_(0, self.c.cpu(), dimensions.cpu().to(torch.float64))
         return float(self.lifted.n * (sizes**2).sum() + (sizes**3).sum() / 3)
+
+    def least_work(self) -> float:
+        """A lower bound of :meth:`work` before the bases are computed: a group on ``f`` face
+        rows keeps at least ``d - f`` dimensions (the rows' rank is at most ``f``)."""
+        return self.work((self.lifted.d - self.on_face.sum(0)).clamp(min=0))
 
     def full(self) -> torch.Tensor:
         """The stacked variable (d, Q, k) of the current groups."""
@@ -253,17 +263,24 @@ def _dense_rate() -> float:
     return 512**3 / max(best, 1e-9)
 
 
+def _affordable(work: float, steps: int, deadline: float, device: torch.device) -> bool:
+    """Whether ``steps`` Newton steps of ``work`` flops may start now: at most ``MAX_WORK``,
+    before the deadline, and (on the CPU, above ``TIMED_WORK``) ending before it at the
+    machine's measured rate."""
+    now = time.perf_counter()
+    if now > deadline or work > MAX_WORK:
+        return False
+    return not (work > TIMED_WORK and device.type == "cpu"
+                and now + steps * work / _dense_rate() > deadline)
+
+
 def _newton(faces: _Faces, deadline: float) -> bool:
     """Newton's method on the current faces; False when it cannot proceed (in time)."""
     value = faces.objective(faces.U)
     for step_index in range(MAX_NEWTON):
-        now, work = time.perf_counter(), faces.work()
-        if now > deadline or work > MAX_WORK:
+        if not _affordable(faces.work(), FIRST_STEPS if step_index == 0 else 1, deadline,
+                           faces.U.device):
             return False
-        if work > TIMED_WORK and faces.U.device.type == "cpu":
-            steps = FIRST_STEPS if step_index == 0 else 1
-            if now + steps * work / _dense_rate() > deadline:
-                return False
         newton = _newton_step(faces)
         if newton is None:
             return False
@@ -335,6 +352,9 @@ def polish(lifted: Operators, U: torch.Tensor, M: torch.Tensor | None,
         return None
     deadline = time.perf_counter() + time_limit
     faces = _Faces(lifted, U)
+    if not _affordable(faces.least_work(), FIRST_STEPS, deadline, U.device):
+        return None  # not even the first steps would be taken: no bases either
+    faces.update_bases(torch.arange(faces.m, device=U.device))
     multipliers = torch.zeros(lifted.n, lifted.Q, lifted.k, dtype=U.dtype, device=U.device)
     if M is not None:
         multipliers.copy_(M)
