@@ -454,6 +454,24 @@ def test_admm_compiled_iteration_serves_only_its_case(case):
     assert run.fused is None
 
 
+def test_cone_prox_times_its_calls_from_the_second_on():
+    # the first call of each kind may load or compile the kernels: it does not set the time an
+    # exact prox is expected to take (the reserve a time limit keeps back)
+    run = admm._ADMM(problem("squared"), tol=TOL, limits=(100, None, False), device="cpu",
+                     dtype=torch.float64, relaxation=1.6, linear_solver="auto", rank=200,
+                     cg_rtol=1e-10, cone_tol=1e-10, anderson=0)
+    prox, V = run.prox_p, torch.ones(run.lifted.d, run.lifted.Q, 1, dtype=torch.float64)
+    prox(V, 1e-3, exact=False)
+    assert prox.exact_seconds() == 0.0
+    prox(V, 1e-3, exact=False)
+    truncated = prox.exact_seconds()
+    assert truncated > 0
+    prox(V, 1e-3)
+    assert prox.exact_seconds() == truncated  # one exact call: still the truncated estimate
+    prox(V, 1e-3)
+    assert prox.exact_seconds() == prox.seconds[True] > 0
+
+
 def test_squared_loss_affine_prox_is_its_prox():
     rng = np.random.default_rng(1)
     Y, V = (torch.as_tensor(rng.standard_normal((7, 2))) for _ in range(2))
