@@ -55,19 +55,6 @@ def load(name: str, seed: int):
     return X_train, y_train, X_test, y_test, regression
 
 
-def load_kernels() -> float:
-    """Seconds a small neuron search (as ``convexnn demo`` runs) takes to load numba's compiled
-    kernels from the cache they were compiled into at the first run after an install. A
-    process's first fit pays that once (0.6-1 s); the timings are of fits after it."""
-    from convexnn.search import neuron_search
-
-    X, y, *_ = load("breast_cancer", 0)
-    start = time.perf_counter()
-    neuron_search(X[:40], np.where(y[:40] > 0, 1.0, -1.0), beta=1e-3, tol=1e-2, max_rounds=2,
-                  seed=0, solver="admm")
-    return time.perf_counter() - start
-
-
 def run_set(name: str, args) -> dict:
     from sklearn.metrics import r2_score
 
@@ -157,7 +144,10 @@ def main(argv=None) -> None:
     args = common.parse_arguments(parser, argv)
     default = SKLEARN_SETS + [f"keel:{name}" for name in KEEL_SETS]
     sets = args.sets or default
-    loading = load_kernels()
+    from convexnn.search import load_kernels
+
+    X, y, *_ = load("breast_cancer", 0)
+    loading = load_kernels(X, np.where(y > 0, 1.0, -1.0), beta=args.beta)
     print(f"compiled kernels loaded in {loading:.2f} s (once per process; not in the timings)")
     rows = []
     for name in sets:

@@ -822,15 +822,13 @@ def _demo_run(args, X_train, X_test, Y_train, Y_test, progress) -> int:
     from .baselines import train_nonconvex
     from .certificates import certify_network
     from .estimators import SEARCH_PROGRESS, SEARCH_ROUNDS, SEARCH_TOL
-    from .search import neuron_search
+    from .search import load_kernels, neuron_search
 
-    # a process's first fit also loads numba's compiled kernels (about 0.6 s on breast_cancer,
-    # measured): a small fit loads them before either method is timed
+    # a process's first fit also loads numba's compiled kernels: loaded before either method
+    # is timed
     progress("loading the compiled kernels (once per process)")
-    tick = time.perf_counter()
-    neuron_search(X_train[:40], Y_train[:40], beta=args.beta, tol=1e-2, max_rounds=2,
-                  seed=args.seed, solver="admm" if args.solver == "auto" else args.solver)
-    loading = time.perf_counter() - tick
+    loading = load_kernels(X_train, Y_train, beta=args.beta, seed=args.seed,
+                           solver="admm" if args.solver == "auto" else args.solver)
     runs = []
     for lr in args.lr:  # Adam tuned: the best final objective over the learning rates
         progress(f"training a {args.width}-neuron network with Adam ({args.epochs} epochs, "

@@ -125,8 +125,7 @@ class Loss(abc.ABC):
         starts the solves that need a start (cross-entropy's Newton solve); closed forms and
         solves with a start that guarantees convergence ignore it.
         """
-        step = (weights / (V.shape[0] * rho))[:, None]  # (n, 1): per-sample prox step
-        return self._prox_elementwise(V, Y, step, start)
+        return self._prox_elementwise(V, Y, _prox_steps(weights, rho), start)
 
     @abc.abstractmethod
     def _prox_elementwise(self, V: torch.Tensor, Y: torch.Tensor, step: torch.Tensor,
@@ -197,7 +196,7 @@ class Squared(Loss):
         return (V + step * Y) / (1 + step)
 
     def affine_prox(self, Y, weights, rho):
-        step = (weights / (Y.shape[0] * rho))[:, None]
+        step = _prox_steps(weights, rho)
         return (1 / (1 + step)).expand_as(Y), step * Y / (1 + step)
 
     def cvxpy(self, Z, Y, weights):
@@ -498,6 +497,11 @@ def get_loss(loss) -> Loss:
     if isinstance(loss, str) and loss in LOSSES:
         return LOSSES[loss]()
     raise ValueError(f"loss must be one of {sorted(LOSSES)} or a Loss instance; got {loss!r}")
+
+
+def _prox_steps(weights: torch.Tensor, rho: float) -> torch.Tensor:
+    """The prox step ``w_j / (n rho)`` of each sample of the mean loss: (n, 1)."""
+    return (weights / (weights.shape[0] * rho))[:, None]
 
 
 def _check_signs(Y: np.ndarray, loss_name: str, name: str) -> None:

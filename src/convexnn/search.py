@@ -852,6 +852,16 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
     )
 
 
+def load_kernels(X, Y, *, beta: float, seed=0, solver: str = "admm") -> float:
+    """Seconds a small search (40 rows, two rounds to 1e-2) takes to load numba's compiled
+    kernels (compiled into their cache at a first run after an install). A process's first fit
+    pays that once (about 0.6 s on breast_cancer, measured); ``convexnn demo`` and
+    ``benchmarks/bench_vs_adam.py`` call this before timing any fit."""
+    start = time.perf_counter()
+    neuron_search(X[:40], Y[:40], beta=beta, tol=1e-2, max_rounds=2, seed=seed, solver=solver)
+    return time.perf_counter() - start
+
+
 # ------------------------------------------------------------------- one search per output
 #: how the combined status of per-output searches is chosen: the first of these that any
 #: output ended with (a budget that ran out or a doubtful solve outweighs a converged output)

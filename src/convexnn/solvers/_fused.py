@@ -105,14 +105,14 @@ class FusedIteration:
     @staticmethod
     def applies(run) -> bool:
         """Program (8) with one output, float64 on the CPU in one process, the direct
-        linear system, the compiled cone projector and a loss of affine prox."""
+        linear system and a loss of affine prox (the caller, ``admm._fused_iteration``, has
+        checked that the cone projector is the compiled one)."""
         from ._linsys import DirectSolver
 
         lifted = run.lifted
         return (not run.gated and lifted.k == 1 and lifted.dtype == torch.float64
                 and lifted.device.type == "cpu" and not lifted.sharding.distributed
                 and lifted.rows_per_sample == 1 and type(run.system) is DirectSolver
-                and hasattr(run.prox_p.projector, "prox_points")
                 and lifted.loss.affine_prox(lifted.Y, lifted.weights, 1.0) is not None)
 
     def _rows(self) -> np.ndarray:

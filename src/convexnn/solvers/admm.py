@@ -160,8 +160,9 @@ class ConeProx:
             self.seconds[exact] = time.perf_counter() - start
 
     def exact_seconds(self) -> float:
-        """What an exact prox is expected to take: the last one's time or, before the first,
-        that of a truncated one times the ``d / CHEAP_STEPS`` steps an exact one can need."""
+        """What an exact prox is expected to take: the last one's time or, before a second
+        (:meth:`_timed`), that of a truncated one times the ``d / CHEAP_STEPS`` steps an exact
+        one can need (0 before a second truncated one)."""
         if True in self.seconds:
             return self.seconds[True]
         return self.seconds.get(False, 0.0) * self.lifted.d / CHEAP_STEPS
