@@ -44,7 +44,7 @@ def product_pairs(problem, pairs: int) -> float:
     and one column of ``V`` per group (``2 P k``), ``M`` a random 0/1 mask (median of 3)."""
     import torch
 
-    X = torch.as_tensor(problem.X)
+    X = torch.tensor(problem.X)  # a copy: the problem's arrays are read-only
     _, _, P, k = problem.shape
     columns = 2 * P * k
     generator = torch.Generator().manual_seed(0)

@@ -296,6 +296,32 @@ def test_split_kernels_call_blas_on_one_thread(monkeypatch):
     assert after == before and seen[4][1] == set(before.values())
 
 
+def test_split_calls_cover_every_group_once():
+    # the parts are taken by whichever thread is free: together they are ``todo``, each group
+    # once, whatever the threads' timing (a first part that sleeps leaves the rest to others)
+    import threading
+    import time
+
+    seen, lock = [], threading.Lock()
+
+    def kernel(part, tag):
+        if part[0] == todo[0]:
+            time.sleep(0.05)
+        with lock:
+            seen.append((part.copy(), tag, threading.get_ident()))
+
+    todo = np.arange(10 * _compiled.THREAD_MIN_GROUPS + 7)[::-1].copy()
+    torch.set_num_threads(2)
+    try:
+        _compiled._map(kernel, todo, "shared")
+    finally:
+        torch.set_num_threads(1)
+    parts = [part for part, _, _ in seen]
+    assert np.array_equal(np.sort(np.concatenate(parts)), np.arange(todo.size))
+    assert all(tag == "shared" for _, tag, _ in seen)
+    assert len({ident for _, _, ident in seen}) == 2 and len(parts) > 2
+
+
 def test_float32_projections_to_float32_precision():
     X, signs = cones(50, 5, 8, seed=9)
     V0 = np.random.default_rng(3).standard_normal((5, 8, 1))

@@ -138,6 +138,26 @@ def test_multiclass_program_matches_its_dual_and_network(loss):
     assert net.objective(X, Y, loss=loss, beta=beta) == pytest.approx(primal.objective, rel=RTOL)
 
 
+@pytest.mark.parametrize("entries", [1, 30, 1 << 22])  # chunks of 1, 2 and all 5 outputs
+def test_correlations_are_the_dual_constraint_vectors(monkeypatch, entries):
+    # X^T D_i g_c by NumPy loops, for any chunking of the outputs (n d = 15 entries per output,
+    # with the bias column)
+    import convexnn.problem as program
+
+    monkeypatch.setattr(program, "CHUNK_ENTRIES", entries)
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((5, 2))
+    Y = np.eye(5)[rng.integers(0, 5, 5)]
+    ops = ConvexProblem.build(X, Y, beta=0.05, patterns="sampled", n_patterns=4,
+                              seed=0).operators()
+    G = rng.standard_normal((5, 5))
+    Xb, D = ops.X.numpy(), ops.D.numpy()
+    reference = np.stack([np.stack([Xb.T @ (D[:, i] * G[:, c]) for c in range(5)], axis=1)
+                          for i in range(D.shape[1])], axis=1)
+    np.testing.assert_allclose(ops.correlations(torch.as_tensor(G)).numpy(), reference,
+                               rtol=1e-12, atol=1e-12)
+
+
 def test_one_program_per_class_for_separable_losses():
     # with the decoupled output penalty and a loss that sums over outputs, the multi-output
     # program is the sum of one program per class (the decoupled vector-output program of
