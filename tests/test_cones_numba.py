@@ -8,8 +8,11 @@ relative to the norm of the projected point ``v0``.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -299,9 +302,6 @@ def test_split_kernels_call_blas_on_one_thread(monkeypatch):
 def test_split_calls_cover_every_group_once():
     # the parts are taken by whichever thread is free: together they are ``todo``, each group
     # once, whatever the threads' timing (a first part that sleeps leaves the rest to others)
-    import threading
-    import time
-
     seen, lock = [], threading.Lock()
 
     def kernel(part, tag):
@@ -320,6 +320,36 @@ def test_split_calls_cover_every_group_once():
     assert np.array_equal(np.sort(np.concatenate(parts)), np.arange(todo.size))
     assert all(tag == "shared" for _, tag, _ in seen)
     assert len({ident for _, _, ident in seen}) == 2 and len(parts) > 2
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
+def test_split_calls_release_torchs_openmp_threads():
+    # GNU OpenMP's threads spin after a parallel region on the cores a split call then uses:
+    # released, they end (torch's next parallel region starts them again; other runtimes' may
+    # sleep instead, so this counts GNU OpenMP's only)
+    from threadpoolctl import threadpool_info
+
+    if not any("gomp" in info["filepath"] for info in threadpool_info()
+               if info["user_api"] == "openmp") or not _compiled._openmp_pauses():
+        pytest.skip("torch's OpenMP is not GNU OpenMP with omp_pause_resource_all")
+
+    def threads():
+        return len(os.listdir("/proc/self/task"))
+
+    torch.set_num_threads(3)
+    try:
+        X = torch.randn(400, 300, dtype=torch.float64)
+        _ = X @ X.T
+        before = threads()
+        _compiled._release_openmp()
+        deadline = time.monotonic() + 5
+        while threads() > before - 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        released = threads()
+        assert torch.allclose(X @ X.T, (X @ X.T).T)  # torch's threads start again
+    finally:
+        torch.set_num_threads(1)
+    assert released <= before - 2
 
 
 def test_float32_projections_to_float32_precision():
