@@ -21,6 +21,7 @@ from scipy.optimize import nnls
 
 from convexnn import ConvexProblem, ConvexSolution, TwoLayerReLU, certify
 from convexnn.cones import ConeProjector, _torch
+from convexnn.cones._linalg import solve_with_factor
 from convexnn.losses import get_loss
 from convexnn.solvers import admm, augmented_lagrangian, conic, proximal, solve
 from convexnn.solvers._linsys import DirectSolver, GramSolver, NystromPCG
@@ -225,6 +226,31 @@ def test_admm_linear_solver_paths_match_reference(linear_solver):
     solution = admm.solve(target, tol=TOL, linear_solver=linear_solver, rank=10)
     assert solution.status == "optimal"
     assert solution.objective == pytest.approx(reference("squared"), rel=TOL, abs=1e-12)
+
+
+@pytest.mark.parametrize("threads", [1, 2])  # compiled LAPACK on one thread, torch's on two
+@pytest.mark.parametrize("kind", [DirectSolver, GramSolver])
+def test_linear_systems_solve_the_shifted_system(kind, threads):
+    # (shift I + K) y = b against NumPy's dense solve, whichever factorization serves; 1e-10
+    # relative: the shifted matrices here have condition numbers of at most ~1e3
+    lifted = problem("squared").operators()
+    system = kind(lifted)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        system.set_shift(0.3)
+    finally:
+        torch.set_num_threads(before)
+    if kind is DirectSolver:
+        A, b = lifted.kernel().numpy(), np.random.default_rng(1).standard_normal((lifted.n, 2))
+        y = system(torch.as_tensor(b), None).numpy()
+    else:  # the parameter-space system (F^T F + shift I) on the stacked variable
+        A = system.gram.numpy()
+        b = np.random.default_rng(1).standard_normal((A.shape[0], 2))
+        y = solve_with_factor(system.factor, torch.as_tensor(b)).numpy()
+    expected = np.linalg.solve(A + 0.3 * np.eye(A.shape[0]), b)
+    np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-10 * np.abs(expected).max())
+    assert np.allclose(np.triu(system.factor.numpy(), 1), 0)
 
 
 def test_admm_auto_linear_solver_factors_the_smaller_matrix(monkeypatch):

@@ -332,9 +332,9 @@ def _pad_warm_start(problem: ConvexProblem, previous: ConvexSolution,
     from ``previous``'s last ones (:func:`_solver_options`). Carried over, they saved 10-24 %
     of the rounds' solves of keel:pima and keel:vehicle re-solved on the same programs (wine
     and keel:bupa the same), but whole fits took longer on five of seven sets: diabetes
-    2.2 -> 2.8 s (its rounds took fewer iterations and kept more patterns, 182 against 153,
-    and the rest of its fit, the final solve, about 0.7 s more), breast_cancer 1.8 -> 2.2 s,
-    keel:segment 28.4 -> 33.1 s; keel:pima 3.4 -> 2.9 s (measured).
+    2.1-2.2 -> 2.7-2.8 s (its rounds took fewer iterations and kept more patterns, 182
+    against 153, and the rest of its fit, the final solve, about 0.7 s more), breast_cancer
+    1.8 -> 2.2-2.3 s, keel:segment 28.4 -> 33.1 s; keel:pima 3.4 -> 2.9 s (measured).
     """
     P = problem.shape[2]
 

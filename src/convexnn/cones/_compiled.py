@@ -43,7 +43,7 @@ from threadpoolctl import ThreadpoolController
 from ._nnls import nnls
 from ._state import ProjectorState
 
-__all__ = ["CompiledConeProjector"]
+__all__ = ["CompiledConeProjector", "cholesky"]
 
 #: passive rows kept beyond ``d`` (Lawson-Hanson's passive rows are linearly independent, so
 #: there are at most ``rank X <= d`` of them up to rounding); a group that needs more is
@@ -478,6 +478,23 @@ def _release_openmp() -> None:
     right after torch's work lost that time on its pool's thread."""
     for pause in _openmp_pauses():
         pause(OMP_PAUSE_SOFT)
+
+
+@njit(**_JIT)
+def _cholesky(A):
+    return np.linalg.cholesky(A)
+
+
+def cholesky(A: torch.Tensor) -> torch.Tensor:
+    """The lower Cholesky factor of ``A`` (symmetric positive definite, on the CPU), by LAPACK
+    from compiled code, BLAS on one thread.
+
+    Compiled, the call releases the GIL (SciPy's LAPACK wrapper holds it: two threads took
+    twice as long as one for the same factorizations), and LAPACK is SciPy's, which on this
+    machine factored 20-30 % faster than torch's from n = 800 on one thread (n = 1,504: 34
+    against 46 ms; measured)."""
+    with _SERIAL_BLAS:
+        return torch.from_numpy(_cholesky(A.detach().numpy()))
 
 
 def _map(kernel, todo: np.ndarray, *shared) -> None:
