@@ -59,7 +59,8 @@ BLOCK = 64
 TASKS_PER_THREAD = 16
 
 DONE, STEPPED, STUCK, SKIPPED = 0, 1, 2, 3
-#: sums may be reordered (vectorized); no other fast-math liberty (NaN tests stay meaningful)
+#: sums may be reordered (vectorized); no other fast-math liberty (NaN tests stay meaningful);
+#: the options of every compiled kernel of the solvers (:mod:`convexnn.solvers._fused` too)
 _JIT = {"cache": True, "nogil": True, "fastmath": {"reassoc", "contract"}}
 
 
@@ -505,8 +506,9 @@ def _map(kernel, todo: np.ndarray, *shared) -> None:
     The parts (about ``TASKS_PER_THREAD`` per thread) are taken in turn by whichever thread is
     free, not dealt out beforehand: a thread that starts late runs fewer of them. Right after
     torch's own parallel work, its OpenMP threads spin for a few milliseconds on the cores
-    that this pool's threads wake on; with one half each, digits' projections (2,000 groups,
-    two threads) waited a mean 10 ms of 40 for the pool's half (measured)."""
+    that this pool's threads wake on (so they are released first, :func:`_release_openmp`);
+    with one half each and no release, digits' projections (2,000 groups, two threads)
+    waited a mean 10 ms of 40 for the pool's half (measured)."""
     threads = torch.get_num_threads()
     parts = min(threads, max(todo.size // THREAD_MIN_GROUPS, 1))
     if parts <= 1:

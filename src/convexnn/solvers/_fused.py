@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from numba import njit
 
-__all__ = ["FusedIteration"]
+from ..cones._compiled import _JIT
 
-_JIT = {"cache": True, "nogil": True, "fastmath": {"reassoc", "contract"}}
+__all__ = ["FusedIteration"]
 
 
 @njit(**_JIT)
