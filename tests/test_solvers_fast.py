@@ -20,6 +20,7 @@ import torch
 from scipy.optimize import nnls
 
 from convexnn import ConvexProblem, ConvexSolution, TwoLayerReLU, certify
+from convexnn._threads import one_torch_thread
 from convexnn.cones import ConeProjector, _torch
 from convexnn.cones._linalg import solve_with_factor
 from convexnn.losses import get_loss
@@ -437,19 +438,25 @@ def test_anderson_rejects_an_extrapolation_that_increases_the_residual():
     assert rejected and float(fallback) == 1.5 and accelerator.size == 0
 
 
-def test_admm_compiled_iteration_follows_the_torch_steps():
+@pytest.mark.parametrize("loss, multiclass", [("squared", False), ("squared", True),
+                                             ("cross_entropy", True), ("hinge", False),
+                                             ("logistic", False)])
+def test_admm_compiled_iteration_follows_the_torch_steps(loss, multiclass):
     # the fused plain iteration (solvers/_fused.py) against ADMM's own torch steps from the same
     # iterate, twenty iterations each way, with a change of penalties in between (a new shift of
     # the linear system): the same arithmetic in another order, so the iterates agree to
     # rounding (1e-12 relative; they drift apart only through the truncated projections' active
-    # sets, which rounding does not flip here)
+    # sets, which rounding does not flip here). The affine loss prox (squared) is compiled; the
+    # others are the loss's own, started where the torch steps start them
     def run():
-        run = admm._ADMM(problem("squared"), tol=TOL, limits=(100, None, False), device="cpu",
-                         dtype=torch.float64, relaxation=1.6, linear_solver="auto", rank=200,
-                         cg_rtol=1e-10, cone_tol=1e-10, anderson=0)
+        run = admm._ADMM(problem(loss, multiclass=multiclass), tol=TOL,
+                         limits=(100, None, False), device="cpu", dtype=torch.float64,
+                         relaxation=1.6, linear_solver="auto", rank=200, cg_rtol=1e-10,
+                         cone_tol=1e-10, anderson=0)
         return run, run.start(None, None, 1.0)
 
-    (fused, s), (plain, t) = run(), run()
+    with one_torch_thread():  # several outputs are compiled only on one thread
+        (fused, s), (plain, t) = run(), run()
     assert fused.fused is not None
     plain.fused = None
     for it in range(20):
@@ -467,17 +474,38 @@ def test_admm_compiled_iteration_follows_the_torch_steps():
     assert float(s.p.abs().max()) > 0  # not a trivial run: some groups are nonzero
 
 
-@pytest.mark.parametrize("case", ["hinge", "gated", "outputs", "float32", "cg"])
-def test_admm_compiled_iteration_serves_only_its_case(case):
-    # program (8), one output, float64, the direct system and an affine loss prox; anything
-    # else runs the torch steps (and still reaches the reference: the CASES above)
-    prob = problem("hinge" if case == "hinge" else "squared", gated=case == "gated",
-                   multiclass=case == "outputs")
-    run = admm._ADMM(prob, tol=TOL, limits=(100, None, False), device="cpu",
-                     dtype=torch.float32 if case == "float32" else torch.float64,
-                     relaxation=1.6, linear_solver="cg" if case == "cg" else "auto", rank=20,
-                     cg_rtol=1e-10, cone_tol=1e-10, anderson=0)
-    assert run.fused is None
+@pytest.mark.parametrize("case", ["gated", "float32", "cg", "outputs on two threads",
+                                  "outputs, many rows"])
+def test_admm_compiled_iteration_serves_only_its_case(case, monkeypatch):
+    # program (8), float64, the direct system; several outputs only on one thread and for
+    # small n^2 k; anything else runs the torch steps (and still reaches the reference: the
+    # CASES above)
+    from convexnn.solvers import _fused
+
+    outputs = case.startswith("outputs")
+    prob = problem("squared", gated=case == "gated", multiclass=outputs)
+    if case == "outputs, many rows":  # one entry n^2 k too many
+        n, _, _, k = prob.shape
+        monkeypatch.setattr(_fused, "MAX_SUBSTITUTION_ENTRIES", n * n * k - 1)
+
+    def run():
+        return admm._ADMM(prob, tol=TOL, limits=(100, None, False), device="cpu",
+                          dtype=torch.float32 if case == "float32" else torch.float64,
+                          relaxation=1.6, linear_solver="cg" if case == "cg" else "auto",
+                          rank=20, cg_rtol=1e-10, cone_tol=1e-10, anderson=0)
+
+    if case == "outputs on two threads":
+        before = torch.get_num_threads()
+        torch.set_num_threads(2)
+        try:
+            assert run().fused is None
+        finally:
+            torch.set_num_threads(before)
+        with one_torch_thread():
+            assert run().fused is not None
+        return
+    with one_torch_thread():
+        assert run().fused is None
 
 
 def test_cone_prox_times_its_calls_from_the_second_on():
