@@ -273,21 +273,42 @@ class _Polisher:
 
     A check qualifies when its gap is below ``POLISH_BELOW`` and its support (nonzero groups)
     equals the previous check's; after an attempt that does not certify the target, the next
-    waits until the iteration count has doubled (each attempt costs a few Newton solves).
+    waits until the iteration count has doubled (each attempt costs a few Newton solves). A
+    check whose estimated gap is too far from the target to certify it is still made when it
+    would qualify (:meth:`wants`): ADMM's tail can crawl where a polish certifies at once
+    (cross-entropy on 12 points, all 134 patterns, target 1e-6: the estimated gap went from
+    1.1e-4 to 5.6e-5 over 7,000 iterations, 5 s, and the polish at the iteration limit
+    certified 5e-10; measured).
     """
 
     def __init__(self, lifted: Operators, enabled: bool):
         self.lifted, self.enabled = lifted, enabled
         self.support, self.after = None, POLISH_AFTER
+        self.admitted = False  # the next check was made for a polish (its support settled)
+
+    def _settled(self, point: torch.Tensor) -> bool:
+        """Whether the nonzero groups of ``point`` are the last check's (now recorded)."""
+        support = torch.linalg.vector_norm(point, dim=0) > 0
+        settled = self.support is not None and torch.equal(support, self.support)
+        self.support = support
+        return settled
+
+    def wants(self, it: int, estimate: float, point: torch.Tensor) -> bool:
+        """Whether a check whose gap is estimated at ``estimate`` (at the truncated projection
+        ``point``) should be made although the estimate is far from the target: when a polish
+        attempt would then be due and the support has settled since the last estimate."""
+        if not self.enabled or it < self.after or not estimate <= POLISH_BELOW:
+            return False
+        self.admitted = self._settled(point)
+        return self.admitted
 
     def __call__(self, it: int, point: torch.Tensor, gap, tol: float, multipliers,
                  remaining: float):
         """``(point, pre, gap, defect)`` of a polished point better than ``gap``, or None."""
+        admitted, self.admitted = self.admitted, False
         if not self.enabled or gap.relative <= tol or gap.relative > POLISH_BELOW:
             return None
-        support = torch.linalg.vector_norm(point, dim=0) > 0
-        settled = self.support is not None and torch.equal(support, self.support)
-        self.support = support
+        settled = self._settled(point) or admitted
         if not settled or it < self.after:
             return None
         self.after = 2 * it
@@ -621,7 +642,8 @@ class _ADMM:
                 estimate = _exact_check(self.lifted, s.p, prox_p, s.rho_p,
                                         s.rho_z * s.a_z)[2].relative
                 far = estimate > SCREEN_FACTOR * max(self.tol, self.monitor.resolved_gap)
-                if not self.wants_screening(estimate, s.p) and far:
+                if (not self.wants_screening(estimate, s.p) and far
+                        and not self.polisher.wants(it, estimate, s.p)):
                     self.monitor.note(it, f"estimated gap {estimate:.2e}: not certified yet")
                     proceed = False
             if checking and proceed:  # the same input, projected exactly (warm-started)
