@@ -22,7 +22,7 @@ from sklearn.datasets import make_regression
 from sklearn.exceptions import ConvergenceWarning
 
 from convexnn import ConvexProblem, ConvexReLUClassifier, certify
-from convexnn.solvers import conic, solve
+from convexnn.solvers import admm, conic, solve
 from convexnn.solvers._common import Monitor
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -236,10 +236,47 @@ def test_auto_falls_back_to_admm_when_the_conic_solver_fails(monkeypatch):
     _conic_fails(monkeypatch)
     with pytest.raises(conic.ConicSolverError, match="stalled"):  # asked by name: no fallback
         solve(problem, "conic")
-    solution = solve(problem, "auto", tol=1e-6)
+    # the fallback of a small program runs torch on one thread, as a first-order solve asked
+    # by name does (a second thread only costs time there): seen from inside ADMM's solve
+    threads, admm_solve = [], admm.solve
+
+    def counted(*args, **kwargs):
+        threads.append(torch.get_num_threads())
+        return admm_solve(*args, **kwargs)
+
+    monkeypatch.setattr(admm, "solve", counted)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        solution = solve(problem, "auto", tol=1e-6)
+    finally:
+        torch.set_num_threads(before)
+    assert threads == [1]
     assert solution.solver == "admm" and solution.status == "optimal"
     assert "solved by admm instead" in solution.reason and "stalled" in solution.reason
     assert solution.objective == pytest.approx(reference.objective, rel=2e-6)
+
+
+def test_auto_gives_the_conic_solver_a_tol_and_refuses_first_order_options():
+    # "auto" on a small program is the conic solver: a first-order tol becomes Clarabel's
+    # tolerances (Clarabel refused "tol" as an unknown setting), and options that only the
+    # first-order solvers take are refused by name with the way out, not by CVXPY
+    problem = ConvexProblem.build(*make_regression(n_samples=14, n_features=2, noise=5.0,
+                                                   random_state=0), beta=1e-2, n_patterns=12,
+                                  seed=0)
+    problem = ConvexProblem(problem.X, problem.Y / np.abs(problem.Y).max(), problem.loss,
+                            problem.beta, problem.patterns, bias=problem.bias)
+    loose = solve(problem, "auto", tol=1e-3)
+    assert loose.solver.startswith("conic") and loose.status == "optimal"
+    tight = solve(problem, "auto")
+    # the looser interior point stops earlier, near the optimum (its own gap, 1e-3, is
+    # Clarabel's; the independent certificate of such a point was 2.6e-3, measured)
+    assert loose.iterations < tight.iterations
+    assert certify(loose).relative_gap <= 1e-2
+    assert tight.objective <= loose.objective * (1 + 1e-9)
+    for option in ({"device": "cpu"}, {"rho": 1.0}, {"warm_start": tight}):
+        with pytest.raises(ValueError, match=f"{next(iter(option))}.*solver='admm'"):
+            solve(problem, "auto", **option)
 
 
 def test_classifier_and_search_fall_back_when_the_conic_solver_fails(monkeypatch):

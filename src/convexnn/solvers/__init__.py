@@ -87,17 +87,22 @@ def solve(problem, solver: str = "auto", **options):
     see targets of scale 1. When ``"auto"`` chose the conic solver and it fails numerically
     (:class:`ConicSolverError`: Clarabel stalled on cross-entropy programs of 12-30
     separable points, measured), the program is solved by ADMM with the options it shares
-    with the conic solver, and the solution's ``reason`` says so.
+    with the conic solver, and the solution's ``reason`` says so. Where ``"auto"`` chose the
+    conic solver, a ``tol`` sets its three tolerances and options only the first-order solvers
+    take raise ``ValueError``.
     """
     name = resolve_solver(problem, solver)
     if solver == "auto" and name == "conic":
+        options = _conic_options(options)
         try:
             return _solve_with(name, problem, options)
         except ConicSolverError as exc:  # numerical trouble: a first-order solver instead
             fallback = _first_order(problem)
             if fallback == "conic":
                 raise
-            solution = _solve_with(fallback, problem, _fallback_options(fallback, options))
+            kept = _fallback_options(fallback, options)
+            with one_torch_thread(_small_on_cpu(problem, fallback, kept)):
+                solution = _solve_with(fallback, problem, kept)
             return replace(solution, reason=f"{solution.reason} (solver 'auto': {exc}; "
                                             f"solved by {fallback} instead)")
     with one_torch_thread(_small_on_cpu(problem, name, options)):
@@ -120,6 +125,31 @@ def _first_order(problem) -> str:
     (the conic solver itself if none is installed)."""
     names = ("admm", "fista") if problem.gated else ("admm",)
     return next((name for name in names if _available(name)), "conic")
+
+
+def _conic_options(options: dict) -> dict:
+    """The options of a solve for which ``"auto"`` chose the conic solver: a first-order
+    ``tol`` sets Clarabel's three tolerances (as the estimators set them); options that only
+    the first-order solvers take are refused by name (Clarabel would refuse them as unknown
+    settings, naming neither the choice nor the way out)."""
+    first_order = set()
+    for name in SOLVERS:
+        if name != "conic" and _available(name):
+            module = import_module(f".{SOLVERS[name]}", __name__)
+            first_order |= set(inspect.signature(module.solve).parameters)
+    shared = {"problem", "tol", "max_iter", "time_limit", "verbose"}  # Clarabel has these too
+    refused = sorted(key for key in options if key in first_order - shared)
+    if refused:
+        raise ValueError(
+            "solver='auto' chose the conic solver for this program (small enough for it), "
+            f"which does not take {', '.join(map(repr, refused))}: ask for a first-order "
+            "solver by name (e.g. solver='admm') to use them")
+    options = dict(options)
+    tol = options.pop("tol", None)
+    if tol is not None:
+        for key in ("tol_gap_abs", "tol_gap_rel", "tol_feas"):
+            options.setdefault(key, tol)
+    return options
 
 
 def _fallback_options(name: str, options: dict) -> dict:
