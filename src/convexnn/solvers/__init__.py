@@ -137,7 +137,7 @@ def _conic_options(options: dict) -> dict:
         if name != "conic" and _available(name):
             module = import_module(f".{SOLVERS[name]}", __name__)
             first_order |= set(inspect.signature(module.solve).parameters)
-    shared = {"problem", "tol", "max_iter", "time_limit", "verbose"}  # Clarabel has these too
+    shared = {"problem", "tol", "max_iter", "time_limit", "verbose"}  # the conic solve takes these
     refused = sorted(key for key in options if key in first_order - shared)
     if refused:
         raise ValueError(

@@ -630,7 +630,8 @@ class _ADMM:
     def prox_steps(self, s: _Iterate, U, FU, it: int, checking: bool, final: bool) -> bool:
         """The proximal steps and the scaled dual updates. Before a check the projections
         are exact; returns False when a check is skipped because the gap, estimated at the
-        truncated projection, is over ``SCREEN_FACTOR`` times the target."""
+        truncated projection, is over ``SCREEN_FACTOR`` times the target (and neither
+        screening nor a polish is due)."""
         lifted, prox_p = self.lifted, self.prox_p
         s.z = lifted.loss.prox(FU + s.a_z, lifted.Y, lifted.weights, s.rho_z, start=s.z)
         proceed = True
