@@ -35,8 +35,11 @@ __all__ = ["polish"]
 
 #: a row is on a group's face when ``|x_j^T u| <= FACE_RTOL ||x_j|| ||u||``
 FACE_RTOL = 1e-6
-#: Newton steps (each a dense factorization) before the polish gives up
-MAX_NEWTON = 30
+#: Newton steps (each a dense factorization) before the polish gives up, within its time
+#: budget: a blocked step adds one face row and a vanishing group leaves one at a time, so a
+#: support far from the final one takes many (cross-entropy on 30 points, all 872 patterns:
+#: 61 steps, 0.6 s, to a certified 8e-14; measured)
+MAX_NEWTON = 100
 #: rounds in which face rows with negative multipliers leave or violated groups enter
 MAX_RELEASES = 5
 #: largest work of one Newton step in flops (see ``_Faces.work``); above it there is no polish
@@ -162,6 +165,25 @@ class _Faces:
         return U
 
 
+def _damped_cholesky(hessian: torch.Tensor) -> torch.Tensor | None:
+    """The Cholesky factor of ``hessian + lam I`` for the least ``lam`` of ``1e-14, 1e-12,
+    ..., 1e-4`` times its largest diagonal entry that factors, or None.
+
+    With a saturated loss (cross-entropy or logistic on separable points) the loss curvature
+    vanishes along groups' radial directions, where the penalty has none either, and the face
+    system becomes singular to rounding: on 30 points, all 872 patterns, three classes, the
+    polish stopped after 25 of its steps. Damped (a Levenberg-Marquardt step, still a descent
+    direction; the line search keeps the objective decreasing), it went on and certified 7e-14
+    in 60 steps (measured)."""
+    scale = float(hessian.diagonal().abs().max())
+    eye = torch.eye(hessian.shape[0], dtype=hessian.dtype, device=hessian.device)
+    for exponent in range(-14, -3, 2):
+        factor, info = torch.linalg.cholesky_ex(hessian + 10.0**exponent * scale * eye)
+        if int(info) == 0:
+            return factor
+    return None
+
+
 def _newton_step(faces: _Faces) -> tuple[torch.Tensor, float] | None:
     """The Newton direction (d, m) on the faces and the Newton decrement, or None (singular).
 
@@ -209,10 +231,8 @@ def _newton_step(faces: _Faces) -> tuple[torch.Tensor, float] | None:
     hessian.index_put_((position[:, :, None].expand(-1, -1, d)[pairs],
                         position[:, None, :].expand(-1, d, -1)[pairs]), -outer,
                        accumulate=True)
-    jitter = 1e-14 * float(hessian.diagonal().abs().max())
-    factor, info = torch.linalg.cholesky_ex(
-        hessian + jitter * torch.eye(hessian.shape[0], dtype=hessian.dtype, device=A.device))
-    if int(info) != 0:
+    factor = _damped_cholesky(hessian)
+    if factor is None:
         return None
     step = -torch.cholesky_solve(grad[:, None], factor)[:, 0]
     padded = torch.zeros(faces.m * d, dtype=A.dtype, device=A.device)
