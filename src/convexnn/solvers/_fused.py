@@ -25,8 +25,8 @@ follow (breast_cancer, 100 patterns: 2.8 ms an iteration against 2.2; with torch
 BLAS's two threads were 1-4 % faster; measured). The arithmetic is the torch path's, so the
 iterates agree to rounding (tested). It serves program (8) in float64 on the CPU in one process
 with the direct linear system, every loss; several outputs only on one thread and for small ``n``
-(see ``MAX_SUBSTITUTION_ENTRIES``: cross-entropy's neuron search on 60 x 3 points took 0.90 s
-instead of 1.10); anything else takes the torch path.
+(see ``MAX_SUBSTITUTION_ENTRIES``: cross-entropy's neuron search on 60 x 3 points took 0.88 s
+instead of 1.11, median of three seeds); anything else takes the torch path.
 """
 
 from __future__ import annotations
