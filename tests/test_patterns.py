@@ -54,6 +54,20 @@ def test_enumeration_matches_cover_count_and_brute_force(n, d, expected):
     assert patterns.n_patterns <= 2 * d * (e * (n - 1) / d) ** d
 
 
+def test_rank_three_enumeration_matches_brute_force_on_degenerate_data():
+    # two features plus bias are enumerated from the arrangement's vertices (no LPs); on a
+    # 3 x 3 grid many planes pass through one vertex (collinear points)
+    X = add_bias(np.array([(i, j) for i in range(3) for j in range(3)], float) - 1.0)
+    patterns = enumerate_patterns(X)
+    assert as_set(patterns) == brute_force_patterns(X)
+    np.testing.assert_array_equal(X @ patterns.generators >= 0, patterns.D)
+    # a repeated row and a zero row ride along (the brute force needs distinct nonzero rows)
+    more = enumerate_patterns(np.vstack([X, X[:1], np.zeros((1, 3))]))
+    assert as_set(Patterns(more.D[:9], more.generators, exact=True)) == as_set(patterns)
+    np.testing.assert_array_equal(more.D[9], more.D[0])
+    assert more.D[10].all()
+
+
 def test_generators_realize_their_patterns(rng):
     X = rng.standard_normal((9, 3))
     patterns = enumerate_patterns(X)
