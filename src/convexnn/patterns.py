@@ -161,8 +161,9 @@ def _space_patterns(Xa: np.ndarray, V: np.ndarray, Z: np.ndarray) -> Patterns:
     circles through it are lines through the origin of the tangent plane and the regions there
     are the sectors between consecutive lines (sorted as in :func:`_plane_patterns`); every
     other sample keeps its sign at ``v``, so a short step from ``v`` into a sector is an
-    interior generator. Each pattern is read off its generator. O(n^3) arithmetic: 30 points in
-    2-D, 872 cells, took 15.6 s by the incremental LPs (8,179 of them; measured).
+    interior generator. Each pattern is read off its generator. O(n^3) arithmetic: the 872
+    cells of 30 points in 2-D took 12.5 s by the incremental LPs (8,179 of them), 0.12 s here,
+    the same sets (measured, also on gridded and integer data).
     """
     norms = np.linalg.norm(Z, axis=1)
     live = norms > 0  # zero rows are active everywhere
@@ -257,7 +258,9 @@ def enumerate_patterns(
     Builds the arrangement of the hyperplanes ``x_j^T u = 0`` one sample at a time, in the row
     space of ``X`` (so rank-deficient data, e.g. 1-D data with a bias column, is handled exactly).
     Every cell carries an interior point; when the next hyperplane is added, a cell is split when
-    an LP finds a point of positive margin on the side its interior point is not on.
+    an LP finds a point of positive margin on the side its interior point is not on. Data of rank
+    3 (two features plus bias) are read off the arrangement's vertices instead, without LPs
+    (:func:`_space_patterns`).
 
     Lower-dimensional faces add nothing: for ``u`` on a face, ``(X u)_+ = D X u`` for the pattern
     ``D`` of an adjacent full-dimensional cell whose closed cone contains ``u``. For points in
