@@ -176,8 +176,10 @@ def _space_patterns(Xa: np.ndarray, V: np.ndarray, Z: np.ndarray) -> Patterns:
             vertex = crosses[j] / lengths[j]
             points.append(_sector_points(B, vertex, i))
             points.append(_sector_points(B, -vertex, i))
-    G = V @ np.vstack(points).T
-    D, G = _unique_columns(Xa @ G >= 0, G)
+    G = V @ np.vstack(points).T  # about four generators per cell: one per vertex of it
+    step = max(1, _CHUNK_ENTRIES // max(Xa.shape[0], 1))  # the float products chunk by chunk
+    D = np.hstack([Xa @ G[:, start:start + step] >= 0 for start in range(0, G.shape[1], step)])
+    D, G = _unique_columns(D, G)
     return Patterns(D, G, exact=True)
 
 
