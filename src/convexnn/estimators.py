@@ -38,7 +38,7 @@ from .network import TwoLayerReLU
 from .patterns import MAX_EXACT, Patterns, add_bias, pattern_count
 from .problem import ConvexProblem
 from .search import neuron_search
-from .solvers import resolve_solver
+from .solvers import conic_tolerances, resolve_solver
 
 __all__ = ["ConvexReLUClassifier", "ConvexReLURegressor", "encode_labels"]
 
@@ -188,7 +188,7 @@ class _ConvexReLU(BaseEstimator):
             options["time_limit"] = float(self.time_limit)
         if name == "conic":
             if self.tol is not None:
-                options.update(tol_gap_abs=self.tol, tol_gap_rel=self.tol, tol_feas=self.tol)
+                options.update(conic_tolerances(self.tol))
             if params["max_iter"] is not None:
                 options["max_iter"] = params["max_iter"]
             return options

@@ -39,7 +39,7 @@ from .network import TwoLayerReLU
 from .parallel import run_jobs
 from .problem import ConvexProblem
 from .solution import ConvexSolution
-from .solvers import resolve_solver, solve
+from .solvers import conic_tolerances, resolve_solver, solve
 
 __all__ = [
     "ACTIVE_RTOL",
@@ -295,8 +295,8 @@ def _solver_options(solver: str, tol, solver_options) -> dict:
     options = dict(solver_options or {})
     if tol is not None:
         tol = check_beta(tol, "tol", allow_zero=False)
-        if solver == "conic":  # Clarabel's names for its gap and feasibility tolerances
-            options.update(tol_gap_abs=tol, tol_gap_rel=tol, tol_feas=tol)
+        if solver == "conic":
+            options.update(conic_tolerances(tol))
         else:
             options["tol"] = tol
     return options

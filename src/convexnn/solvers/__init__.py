@@ -19,7 +19,7 @@ from ..problem import ConvexProblem
 from ..solution import ConvexSolution
 from ._errors import ConicSolverError
 
-__all__ = ["SOLVERS", "ConicSolverError", "resolve_solver", "solve"]
+__all__ = ["SOLVERS", "ConicSolverError", "conic_tolerances", "resolve_solver", "solve"]
 
 #: solver name -> module in this package defining ``solve(problem, **options)``
 SOLVERS = {
@@ -129,7 +129,7 @@ def _first_order(problem) -> str:
 
 def _conic_options(options: dict) -> dict:
     """The options of a solve for which ``"auto"`` chose the conic solver: a first-order
-    ``tol`` sets Clarabel's three tolerances (as the estimators set them); options that only
+    ``tol`` sets Clarabel's three tolerances (:func:`conic_tolerances`); options that only
     the first-order solvers take are refused by name (Clarabel would refuse them as unknown
     settings, naming neither the choice nor the way out)."""
     first_order = set()
@@ -147,9 +147,14 @@ def _conic_options(options: dict) -> dict:
     options = dict(options)
     tol = options.pop("tol", None)
     if tol is not None:
-        for key in ("tol_gap_abs", "tol_gap_rel", "tol_feas"):
-            options.setdefault(key, tol)
+        for key, value in conic_tolerances(tol).items():
+            options.setdefault(key, value)
     return options
+
+
+def conic_tolerances(tol: float) -> dict:
+    """Clarabel's gap and feasibility tolerances for a first-order solver's ``tol``."""
+    return {"tol_gap_abs": tol, "tol_gap_rel": tol, "tol_feas": tol}
 
 
 def _fallback_options(name: str, options: dict) -> dict:
