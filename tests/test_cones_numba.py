@@ -173,6 +173,37 @@ def test_warm_starts_give_the_cold_answers():
         check_multipliers(warm, X, signs, V0, got)
 
 
+@pytest.mark.parametrize("method", ["call", "prox"])
+def test_groups_verified_without_a_product_are_exact(method):
+    """Points drifting as ADMM's do, by steps of 1e-4 to 1e-1 of their norm, with a release and
+    overwritten multipliers on the way: the groups verified by the kept slacks (no product)
+    must give SciPy's projections like the others. The small steps verify many groups so; the
+    large ones move points past their radii (and passive rows out) and verify fewer."""
+    n, d, patterns, k = 150, 6, 15, 2
+    rng = np.random.default_rng(4)
+    X = np.hstack([rng.standard_normal((n, d - 1)), np.ones((n, 1))])
+    X[1], X[2] = 0.0, X[3]  # a zero row (never violated, never kept) and a duplicate
+    signs = np.where(X @ rng.standard_normal((d, patterns)) >= 0, 1.0, -1.0)  # cones of interior
+    projector = CompiledConeProjector(torch.as_tensor(X), torch.as_tensor(signs), k)
+    V0 = rng.standard_normal((d, patterns, k))
+    screened = {}
+    for step, size in enumerate([0.0, 1e-4, 1e-4, 1e-1, 1e-3, 3e-2, 1e-4, 1e-4, 3e-1, 1e-4]):
+        V0 = V0 + size * np.linalg.norm(V0, axis=0) * rng.standard_normal(V0.shape)
+        if step == 6:
+            projector.release(torch.arange(patterns * k) % 4 == 0)
+        if step == 7:
+            projector.multipliers[:, 1] *= 2
+        if method == "call":
+            got = project(projector, X, signs, V0)
+        else:  # threshold 0: the projection itself
+            got = projector.prox(torch.as_tensor(V0), 0.0).numpy()
+        assert_close(got, scipy_projection(X, signs, k, V0), V0)
+        check_multipliers(projector, X, signs, V0, got)
+        screened[step] = projector.screened
+    assert screened[0] == 0 and min(screened[s] for s in (1, 2, 9)) >= patterns * k // 3
+    assert screened[3] < screened[2] and screened[8] < screened[7]
+
+
 @pytest.mark.parametrize("kind", [CompiledConeProjector, ConeProjector])
 @pytest.mark.parametrize("steps", [None, 1])
 def test_bounds_are_the_kept_multipliers_bound_and_release_forgets_them(kind, steps):
