@@ -87,26 +87,63 @@ def solve(problem, solver: str = "auto", **options):
     see targets of scale 1. When ``"auto"`` chose the conic solver and it fails numerically
     (:class:`ConicSolverError`: Clarabel stalled on cross-entropy programs of 12-30
     separable points, measured), the program is solved by ADMM with the options it shares
-    with the conic solver, and the solution's ``reason`` says so. Where ``"auto"`` chose the
-    conic solver, a ``tol`` sets its three tolerances and options only the first-order solvers
-    take raise ``ValueError``.
+    with the conic solver, and the solution's ``reason`` says so; where it ends with a point
+    its certificate does not verify (status ``"inaccurate"``), ADMM goes on from that point
+    (:func:`_finish`). Where ``"auto"`` chose the conic solver, a ``tol`` sets its three
+    tolerances and options only the first-order solvers take raise ``ValueError``.
     """
     name = resolve_solver(problem, solver)
     if solver == "auto" and name == "conic":
         options = _conic_options(options)
         try:
-            return _solve_with(name, problem, options)
+            solution = _solve_with(name, problem, options)
         except ConicSolverError as exc:  # numerical trouble: a first-order solver instead
-            fallback = _first_order(problem)
-            if fallback == "conic":
+            if _first_order(problem) == "conic":
                 raise
-            kept = _fallback_options(fallback, options)
-            with one_torch_thread(_small_on_cpu(problem, fallback, kept)):
-                solution = _solve_with(fallback, problem, kept)
-            return replace(solution, reason=f"{solution.reason} (solver 'auto': {exc}; "
-                                            f"solved by {fallback} instead)")
+            return _first_order_instead(problem, options, str(exc))
+        return _finish(problem, options, solution) if solution.status == "inaccurate" else solution
     with one_torch_thread(_small_on_cpu(problem, name, options)):
         return _solve_with(name, problem, options)
+
+
+def _first_order_instead(problem, options: dict, why: str, warm_start=None) -> ConvexSolution:
+    """``problem`` by the first-order solver of ``auto`` (:func:`_first_order`), with the
+    options it shares with the conic solve, after that solve failed (``why``)."""
+    fallback = _first_order(problem)
+    kept = _fallback_options(fallback, options)
+    if warm_start is not None:
+        kept["warm_start"] = warm_start
+    with one_torch_thread(_small_on_cpu(problem, fallback, kept)):
+        solution = _solve_with(fallback, problem, kept)
+    return replace(solution, reason=f"{solution.reason} (solver 'auto': {why}; solved by "
+                                    f"{fallback} instead)")
+
+
+def _finish(problem, options: dict, inaccurate: ConvexSolution) -> ConvexSolution:
+    """After a conic solve that ended ``"inaccurate"`` (its certificate missed the tolerance):
+    the first-order solver from its point, to the gap the certificate asked (at least
+    ``conic.VERIFIED_GAP``) within what is left of ``time_limit``; its solution where it
+    certifies that, else the conic one, whose reason then says so.
+
+    Clarabel ends so on small programs of saturated losses (logistic, 12 separable points in
+    2-D, all 134 patterns: "optimal_inaccurate", certified 6.5e-6 where 1e-6 was asked, in
+    0.06 s; ADMM from its point certified 1e-6 in 0.55 s; measured)."""
+    from .conic import VERIFIED_GAP
+
+    if _first_order(problem) == "conic":
+        return inaccurate
+    options = dict(options)
+    options["tol_gap_rel"] = max(float(options.get("tol_gap_rel", 0.0)), VERIFIED_GAP)
+    if options.get("time_limit") is not None:
+        options["time_limit"] = float(options["time_limit"]) - inaccurate.time
+        if options["time_limit"] <= 0:
+            return inaccurate
+    solution = _first_order_instead(problem, options, "the conic solver's point was not "
+                                    "certified optimal", warm_start=inaccurate)
+    if solution.status == "optimal":
+        return solution
+    return replace(inaccurate, reason=f"{inaccurate.reason}; {solution.solver} from its point "
+                                      f"did not certify it either ({solution.reason})")
 
 
 def _small_on_cpu(problem, name: str, options: dict) -> bool:
