@@ -174,11 +174,13 @@ def test_warm_starts_give_the_cold_answers():
 
 
 @pytest.mark.parametrize("method", ["call", "prox"])
-def test_groups_verified_without_a_product_are_exact(method):
+def test_groups_verified_without_a_product_are_exact(monkeypatch, method):
     """Points drifting as ADMM's do, by steps of 1e-4 to 1e-1 of their norm, with a release and
     overwritten multipliers on the way: the groups verified by the kept slacks (no product)
     must give SciPy's projections like the others. The small steps verify many groups so; the
-    large ones move points past their radii (and passive rows out) and verify fewer."""
+    large ones move points past their radii (and passive rows out) and verify fewer. (Six
+    columns: below ``SCREEN_MIN_FEATURES``, where the screen is off unless lowered.)"""
+    monkeypatch.setattr(_compiled, "SCREEN_MIN_FEATURES", 1)
     n, d, patterns, k = 150, 6, 15, 2
     rng = np.random.default_rng(4)
     X = np.hstack([rng.standard_normal((n, d - 1)), np.ones((n, 1))])
@@ -202,6 +204,12 @@ def test_groups_verified_without_a_product_are_exact(method):
         screened[step] = projector.screened
     assert screened[0] == 0 and min(screened[s] for s in (1, 2, 9)) >= patterns * k // 3
     assert screened[3] < screened[2] and screened[8] < screened[7]
+    monkeypatch.setattr(_compiled, "SCREEN_MIN_FEATURES", d + 1)
+    narrow = CompiledConeProjector(torch.as_tensor(X), torch.as_tensor(signs), k)
+    for _ in range(3):
+        V0 = V0 + 1e-4 * np.linalg.norm(V0, axis=0) * rng.standard_normal(V0.shape)
+        assert_close(project(narrow, X, signs, V0), scipy_projection(X, signs, k, V0), V0)
+        assert narrow.screened == 0
 
 
 @pytest.mark.parametrize("kind", [CompiledConeProjector, ConeProjector])

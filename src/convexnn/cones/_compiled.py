@@ -20,8 +20,9 @@ violated constraint, ``max_i -s_i x_i^T p`` over all ``n`` rows, is one matrix p
 of the unfinished points of ``BLOCK`` groups with ``X^T`` per outer step, scanned while it is
 in cache. A group whose point has moved less than the slack of the constraints it verified
 last (all but the ``NEAR_ROWS`` tightest, which are checked one by one) is verified without
-that product: in ADMM's later iterations, nearly every group (digits, program (8): the
-projections' time from 24-25 ms to 16-17 ms a call there, measured).
+that product: in ADMM's later iterations, nearly every group (digits, program (8), iteration
+300: 1,775 of 1,818 groups). With the bound's ``B a`` reused as the first pass's move, a late
+projection of digits' 2,000 groups took 13.7 ms instead of 24-25 ms on two threads (measured).
 
 The factors are computed in float64 whatever the data's dtype; the tolerances of the
 constraints are the ones of :class:`._torch.ConeProjector` for that dtype.
@@ -63,6 +64,19 @@ TASKS_PER_THREAD = 16
 #: rows per group whose slack is checked one by one when a projection is verified without
 #: the product ``X p`` (:func:`_screened`)
 NEAR_ROWS = 16
+#: a call records the slacks of the groups it verifies by a product (an O(n) pass each, as
+#: much as the product itself at d = 9) while the last call verified at least this fraction
+#: of its projected groups without one, and else every ``PROBE_EVERY`` calls: the neuron
+#: search's short solves, whose points move past their radii, paid 3-4 % for records they
+#: never used (keel:pima and keel:vehicle default fits, measured)
+SCREEN_RATE = 0.25
+PROBE_EVERY = 8
+#: ... and only with at least this many columns of ``X``: a record's pass costs about what the
+#: product it saves costs at d = 9 and 19 (keel:pima and keel:vehicle default fits took the
+#: same time with and without, screening 57 % and 39 % of their groups), where at d = 31 and
+#: 65 the saved products won (breast_cancer's and digits' program (8): 8 % and 9 % faster;
+#: measured)
+SCREEN_MIN_FEATURES = 24
 
 DONE, STEPPED, STUCK, SKIPPED, SCREENED = 0, 1, 2, 3, 4
 #: sums may be reordered (vectorized); no other fast-math liberty (NaN tests stay meaningful);
@@ -374,10 +388,11 @@ def _project_block(block, X, signs, k, A, columns, V0, tols, factors, active, co
     set is full, else ``STEPPED``; ``moves`` receive the moves ``B a`` (with ``moved`` they
     hold them already for the kept passive sets).
 
-    ``screen`` holds ``(1 / ||x_i||, refs, near, counts, radii)``, per group what
-    :func:`_record` kept at its last verification by a product (a radius of -1: none valid);
-    a group that :func:`_screened` verifies after its first pass skips the products."""
-    inverse, refs, near, nearby, radius = screen
+    ``screen`` holds ``(1 / ||x_i||, refs, near, counts, radii, record)``, per group what
+    :func:`_record` kept at its last verification by a product (a radius of -1: none valid;
+    only recorded with ``record``); a group that :func:`_screened` verifies after its first
+    pass skips the products."""
+    inverse, refs, near, nearby, radius, record = screen
     point = np.empty(X.shape[1])
     live, size = block.copy(), 0
     for t in block:
@@ -410,10 +425,10 @@ def _project_block(block, X, signs, k, A, columns, V0, tols, factors, active, co
             status[t], counts[g] = _advance_group(
                 factors[g], active[g], counts[g], X, signs[g // k], A[g], V0[t], products[u],
                 tols[t], ridge, moves[t], step < budget)
-            if status[t] == DONE:
+            if status[t] == DONE and record:
                 nearby[g], radius[g] = _record(points[u], products[u], signs[g // k],
                                                inverse, refs[g], near[g])
-            else:
+            elif status[t] != DONE:
                 radius[g] = -1.0
             if status[t] == STEPPED:
                 live[kept] = t
@@ -669,14 +684,16 @@ class CompiledConeProjector(ProjectorState):
         self._counts = np.zeros(groups, dtype=np.int64)
         self._factors = np.zeros((groups, capacity * (capacity + 1) // 2))
         self._ridge = RIDGE * max(self.row_norm ** 2, np.finfo(np.float64).tiny)
-        self.screened = 0
-        #: what verifies a group without a product (:func:`_project_block`'s ``screen``)
+        #: what verifies a group without a product (:func:`_project_block`'s ``screen``,
+        #: less its last entry, whether the call records: :meth:`_screening`)
         with np.errstate(divide="ignore"):
             inverse = 1 / np.linalg.norm(self._X64.numpy(), axis=1)
         self._screen = (inverse,
                         np.zeros((groups, X.shape[1])),
                         np.zeros((groups, min(NEAR_ROWS, n)), dtype=np.int64),
                         np.zeros(groups, dtype=np.int64), np.full(groups, -1.0))
+        self.screened, self._calls = 0, 0
+        self._recording = X.shape[1] >= SCREEN_MIN_FEATURES
 
     @staticmethod
     def _capacity(n: int, d: int) -> int:
@@ -732,8 +749,8 @@ class CompiledConeProjector(ProjectorState):
         _map(_prox_groups, np.arange(points.shape[0]), BLOCK, self._X64.numpy(),
              self._kernel_signs, self._k, self._a.numpy(), points, threshold, self.precision,
              self.row_norm, self._factors, self._active, self._counts, self._ridge, budget,
-             verify, out, status, self._screen)
-        self.screened = int(np.count_nonzero(status == SCREENED))
+             verify, out, status, self._screening())
+        self._count_screened(status)
         if steps is None:
             cols = np.flatnonzero(~np.isin(status, (DONE, SKIPPED, SCREENED)))
             if cols.size:
@@ -744,6 +761,21 @@ class CompiledConeProjector(ProjectorState):
                 norms = np.maximum(np.linalg.norm(projected, axis=1), 1e-300)
                 out[cols] = projected * np.maximum(0.0, 1.0 - threshold / norms)[:, None]
         return out
+
+    def _screening(self) -> tuple:
+        """The kernels' ``screen`` for this call: recording while the last call verified at
+        least ``SCREEN_RATE`` of its groups without a product, and every ``PROBE_EVERY``-th
+        call; never with fewer than ``SCREEN_MIN_FEATURES`` columns."""
+        self._calls += 1
+        wide = self.X.shape[1] >= SCREEN_MIN_FEATURES
+        return (*self._screen, wide and (self._recording or self._calls % PROBE_EVERY == 0))
+
+    def _count_screened(self, status: np.ndarray) -> None:
+        """Count the groups of a call verified without a product, and decide whether the
+        next records."""
+        counts = np.bincount(status, minlength=SCREENED + 1)
+        self.screened = int(counts[SCREENED])
+        self._recording = self.screened >= SCREEN_RATE * (status.size - counts[SKIPPED]) > 0
 
     def _budget(self, steps: int | None) -> tuple[int, int]:
         """``(outer steps, verifying searches)`` of a call: exact projections (``steps`` None)
@@ -760,8 +792,9 @@ class CompiledConeProjector(ProjectorState):
         budget, verify = self._budget(steps)
         _map(_project, np.arange(cols.size), BLOCK, self._X64.numpy(), self._kernel_signs,
              self._k, self._a.numpy(), cols, v0, tols, self._factors, self._active,
-             self._counts, self._ridge, moves, False, budget, verify, status, self._screen)
-        self.screened = int(np.count_nonzero(status == SCREENED))
+             self._counts, self._ridge, moves, False, budget, verify, status,
+             self._screening())
+        self._count_screened(status)
         if steps is None:
             self._nnls_fallback(v0, cols, np.flatnonzero(~np.isin(status, (DONE, SCREENED))),
                                 moves)
