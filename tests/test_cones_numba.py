@@ -241,6 +241,49 @@ def test_bounds_are_the_kept_multipliers_bound_and_release_forgets_them(kind, st
     assert_close(project(projector, X, signs, V1), scipy_projection(X, signs, k, V1), V1)
 
 
+def test_cone_moves_are_the_dense_product_and_certify_alike(monkeypatch):
+    # cone_moves (each group's nonzero multipliers only) against X^T (S * A) after projections,
+    # a release and overwritten multipliers; and every certificate check of an ADMM run (its
+    # _exact_check takes the moves) gives the gap of the dense multipliers, at checks where the
+    # multipliers decide it (without them the dual bound is another)
+    from convexnn.solvers import admm
+    from convexnn.solvers._stopping import exact_gap
+
+    X, signs = cones(80, 7, 10, seed=17, degenerate=True)
+    k = 2
+    projector = CompiledConeProjector(torch.as_tensor(X), torch.as_tensor(signs), k)
+    rng = np.random.default_rng(9)
+    V0 = rng.standard_normal((7, 10, k))
+    S = np.repeat(signs, k, axis=1)
+    for step in range(3):
+        project(projector, X, signs, V0 + 0.1 * step * rng.standard_normal(V0.shape))
+        if step == 1:
+            projector.release(torch.arange(10 * k) % 3 == 0)
+            projector.multipliers[:, 1] = torch.as_tensor(rng.uniform(0, 1, 80))
+        dense = X.T @ (S * projector.multipliers.numpy())
+        np.testing.assert_allclose(projector.cone_moves().numpy(), dense, rtol=1e-12,
+                                   atol=1e-12 * np.abs(dense).max())
+
+    checks, decided, original = [], [], admm._exact_check
+
+    def compared(lifted, p, prox, rho_p, Lam):
+        point, pre, gap = original(lifted, p, prox, rho_p, Lam)
+        dense = exact_gap(lifted, point, pre, prox.multipliers(rho_p), refine_steps=0, Lam=Lam)
+        blind = exact_gap(lifted, point, pre, None, refine_steps=0, Lam=Lam,
+                          moves=torch.zeros_like(point))
+        checks.append((gap.dual, dense.dual))
+        decided.append(blind.dual != dense.dual)
+        return point, pre, gap
+
+    monkeypatch.setattr(admm, "_exact_check", compared)
+    problem = ConvexProblem.build(X[:, :-1], np.sin(X[:, 0]) + X[:, 1], beta=1e-3,
+                                  n_patterns=10, seed=0)
+    assert admm.solve(problem, tol=1e-6).status == "optimal"
+    assert checks and any(decided)
+    for moved, dense in checks:
+        assert moved == pytest.approx(dense, rel=1e-12)
+
+
 def test_full_passive_sets_finish_with_the_dense_nnls(monkeypatch):
     # a capacity of d - 3 passive rows: groups that need more go to the dense NNLS, still exact
     monkeypatch.setattr(_compiled, "EXTRA_CAPACITY", -3)

@@ -505,6 +505,21 @@ def _prox_groups(todo, block, X, signs, k, A, points, threshold, precision, row_
         status[g] = stepped[t]
 
 
+@njit(**_JIT)
+def _group_moves(todo, X, signs, k, A, out):
+    """``out[g] = X^T (s_g * a_g)`` for the groups ``todo``, from the nonzero multipliers of
+    ``A`` (wherever the caller set them): O(n + m d) a group, where the dense product costs
+    O(n d)."""
+    for g in todo:
+        s = signs[g // k]
+        out[g] = 0.0
+        for i in range(A.shape[1]):
+            if A[g, i] != 0:
+                coef = A[g, i] * s[i]
+                for c in range(X.shape[1]):
+                    out[g, c] += coef * X[i, c]
+
+
 # --------------------------------------------------------------------------------- threads
 _POOL: list = [None, None, 0]  # [executor, the process that made it, its threads]
 _POOL_LOCK = threading.Lock()
@@ -776,6 +791,16 @@ class CompiledConeProjector(ProjectorState):
         counts = np.bincount(status, minlength=SCREENED + 1)
         self.screened = int(counts[SCREENED])
         self._recording = self.screened >= SCREEN_RATE * (status.size - counts[SKIPPED]) > 0
+
+    def cone_moves(self) -> torch.Tensor:
+        """``X^T (s_g * a_g)`` of every group (d, Q k), with ``a_g`` the kept multipliers:
+        the dense ``X.T @ (signs * multipliers)`` from each group's nonzero multipliers only
+        (digits' 2,000 groups of about 52: 2-3 ms where the dense product and its operands
+        took 15-20 ms of a certificate check, measured)."""
+        out = np.empty((self._a.shape[0], self.X.shape[1]))
+        _map(_group_moves, np.arange(out.shape[0]), self._X64.numpy(), self._kernel_signs,
+             self._k, self._a.numpy(), out)
+        return torch.from_numpy(out.T).to(self.X.dtype)
 
     def _budget(self, steps: int | None) -> tuple[int, int]:
         """``(outer steps, verifying searches)`` of a call: exact projections (``steps`` None)

@@ -148,17 +148,21 @@ def batched_nnls(lifted: Operators, target: torch.Tensor, signs: torch.Tensor, a
     return best_x, best
 
 
-def cone_bounds(lifted: Operators, H: torch.Tensor, M: torch.Tensor, beta: float,
-                refine_steps: int = 30) -> torch.Tensor:
+def cone_bounds(lifted: Operators, H: torch.Tensor, M: torch.Tensor | None, beta: float,
+                refine_steps: int = 30, moves: torch.Tensor | None = None) -> torch.Tensor:
     """Upper bounds (Q, k) of the left side of (*) from multipliers ``M`` (n, Q, k) >= 0.
 
     Each group's bound is the smaller of ``||H_qc||`` (``a = 0``) and
     ``||X^T (S_q * M_qc) - H_qc||``;
     groups still above ``beta`` are improved by :func:`batched_nnls` from the better of the two.
-    Every bound returned is the residual of some ``a >= 0``, so it is valid.
+    Every bound returned is the residual of some ``a >= 0``, so it is valid. ``moves``, when
+    given, are the ``X^T (S_q * M_qc)`` (d, Q, k) (the compiled projector's, from each group's
+    few nonzero multipliers); ``M`` is then read only by the refinement.
     """
     at_zero = lifted.group_norms(H)
-    at_M = lifted.group_norms(lifted.transpose(lifted.sign[:, :, None] * M) - H)
+    if moves is None:
+        moves = lifted.transpose(lifted.sign[:, :, None] * M)
+    at_M = lifted.group_norms(moves - H)
     bounds = torch.minimum(at_zero, at_M)
     over = bounds > beta
     if refine_steps == 0 or not torch.any(over):
@@ -170,9 +174,11 @@ def cone_bounds(lifted: Operators, H: torch.Tensor, M: torch.Tensor, beta: float
     return bounds
 
 
-def exact_gap(lifted: Operators, U: torch.Tensor, pre: torch.Tensor, M: torch.Tensor,
-              refine_steps: int = 30, Lam: torch.Tensor | None = None) -> Gap:
-    """Gap of program (8) at ``U`` (d, 2P, k) with pre-activations ``pre`` and multipliers ``M``.
+def exact_gap(lifted: Operators, U: torch.Tensor, pre: torch.Tensor, M: torch.Tensor | None,
+              refine_steps: int = 30, Lam: torch.Tensor | None = None,
+              moves: torch.Tensor | None = None) -> Gap:
+    """Gap of program (8) at ``U`` (d, 2P, k) with pre-activations ``pre`` and multipliers ``M``
+    (or their ``moves``, see :func:`cone_bounds`).
 
     The dual candidate ``Lam`` defaults to ``grad L`` at ``U``'s prediction. The dual side is
     certified; the primal side is an upper bound of the optimum only when ``U`` satisfies the
@@ -181,7 +187,7 @@ def exact_gap(lifted: Operators, U: torch.Tensor, pre: torch.Tensor, M: torch.Te
     """
     Z = lifted.predict_from(pre)
     Lam = lifted.loss_gradient(Z) if Lam is None else _into_domain(lifted, Lam)
-    bounds = cone_bounds(lifted, lifted.adjoint(Lam), M, lifted.beta, refine_steps)
+    bounds = cone_bounds(lifted, lifted.adjoint(Lam), M, lifted.beta, refine_steps, moves)
     return _gap(lifted, U, Z, Lam, float(bounds.max()))
 
 

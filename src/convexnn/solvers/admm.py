@@ -194,6 +194,15 @@ class ConeProx:
         """The projections' cone multipliers times ``scale``, as (n, Q, k)."""
         return scale * self.projector.multipliers.reshape(self.lifted.n, self.lifted.Q, -1)
 
+    def moves(self, scale: float) -> torch.Tensor | None:
+        """``X^T (S_q * M_qc)`` (d, Q, k) of :meth:`multipliers` ``M`` from the compiled
+        projector's nonzero multipliers (:meth:`convexnn.cones.CompiledConeProjector.cone_moves`);
+        None for the others (the caller takes the dense product)."""
+        if not hasattr(self.projector, "cone_moves"):
+            return None
+        lifted = self.lifted
+        return scale * self.projector.cone_moves().reshape(lifted.d, lifted.Q, lifted.k)
+
     def seed(self, multipliers: np.ndarray | None, scale: float) -> None:
         """Start the projections from ``multipliers / scale`` (the inverse of
         :meth:`multipliers`), when given with this program's shape (n, Q, k) in one process."""
@@ -264,8 +273,10 @@ def _exact_check(lifted: Operators, p: torch.Tensor, prox: ConeProx, rho_p: floa
     """
     point = prune(p)
     pre = lifted.preactivations(point)
-    return point, pre, exact_gap(lifted, point, pre, prox.multipliers(rho_p), refine_steps=0,
-                                 Lam=Lam)
+    moves = prox.moves(rho_p)
+    return point, pre, exact_gap(lifted, point, pre,
+                                 prox.multipliers(rho_p) if moves is None else None,
+                                 refine_steps=0, Lam=Lam, moves=moves)
 
 
 class _Polisher:
