@@ -275,7 +275,8 @@ def test_auto_certifies_a_saturated_logistic_program():
 
 def _rough_conic(monkeypatch):
     """Make the conic solver stop after 5 interior-point iterations, reported "inaccurate"
-    (its certificate then misses 1e-6, as asserted in the test above)."""
+    (its certificate then misses 1e-6, as
+    ``test_conic_verification_promotes_only_what_it_certifies`` asserts)."""
     real = conic.solve_program
 
     def rough(prob, name, **options):
