@@ -122,6 +122,17 @@ def _row_space(X: np.ndarray, rtol: float = 1e-10):
     return V, X @ V
 
 
+def _arc_midpoints(normals: np.ndarray) -> np.ndarray:
+    """The angles of the midpoints of the open arcs into which the lines ``n^T w = 0`` (one
+    per nonzero row of ``normals``, in 2-D) cut the unit circle; lines closer than rounding
+    are one."""
+    angles = np.mod(np.arctan2(-normals[:, 0], normals[:, 1]), np.pi)  # each line's two points
+    angles = np.unique(np.concatenate([angles, angles + np.pi]))
+    gaps = np.diff(np.append(angles, angles[0] + 2 * np.pi))
+    keep = gaps > 1e-12
+    return angles[keep] + 0.5 * gaps[keep]
+
+
 def _plane_patterns(Xa: np.ndarray, V: np.ndarray, Z: np.ndarray) -> Patterns:
     """All patterns of data of rank at most 2 (e.g. one feature plus bias), by sorting.
 
@@ -135,12 +146,7 @@ def _plane_patterns(Xa: np.ndarray, V: np.ndarray, Z: np.ndarray) -> Patterns:
     if V.shape[1] == 1:  # a line: the two half-lines
         G = np.hstack([V, -V])
         return Patterns(Xa @ G >= 0, G, exact=True)
-    live = np.linalg.norm(Z, axis=1) > 0
-    angles = np.mod(np.arctan2(-Z[live, 0], Z[live, 1]), np.pi)
-    angles = np.unique(np.concatenate([angles, angles + np.pi]))
-    gaps = np.diff(np.append(angles, angles[0] + 2 * np.pi))
-    keep = gaps > 1e-12  # breakpoints closer than rounding are one
-    mids = angles[keep] + 0.5 * gaps[keep]
+    mids = _arc_midpoints(Z[np.linalg.norm(Z, axis=1) > 0])
     G = V @ np.vstack([np.cos(mids), np.sin(mids)])
     D, first = np.unique(Xa @ G >= 0, axis=1, return_index=True)
     return Patterns(D, G[:, first], exact=True)
@@ -191,12 +197,8 @@ def _sector_points(B: np.ndarray, vertex: np.ndarray, on: int) -> np.ndarray:
     e1 = B[on] - values[on] * vertex
     e1 /= np.linalg.norm(e1)  # in the tangent plane at vertex (orthogonal to it)
     e2 = np.cross(vertex, e1)
-    normals = B[through] @ np.stack([e1, e2], axis=1)  # the lines' normals in the tangent plane
-    angles = np.mod(np.arctan2(-normals[:, 0], normals[:, 1]), np.pi)
-    angles = np.unique(np.concatenate([angles, angles + np.pi]))
-    gaps = np.diff(np.append(angles, angles[0] + 2 * np.pi))
-    keep = gaps > 1e-12  # lines closer than rounding are one
-    mids = angles[keep] + 0.5 * gaps[keep]
+    # the lines' normals in the tangent plane
+    mids = _arc_midpoints(B[through] @ np.stack([e1, e2], axis=1))
     directions = np.outer(np.cos(mids), e1) + np.outer(np.sin(mids), e2)
     # a step of half the nearest other plane's distance keeps every other sample's sign
     # (|b^T w| <= 1 for unit b and w)

@@ -707,8 +707,7 @@ class CompiledConeProjector(ProjectorState):
                         np.zeros((groups, X.shape[1])),
                         np.zeros((groups, min(NEAR_ROWS, n)), dtype=np.int64),
                         np.zeros(groups, dtype=np.int64), np.full(groups, -1.0))
-        self.screened, self._calls = 0, 0
-        self._recording = X.shape[1] >= SCREEN_MIN_FEATURES
+        self.screened, self._calls, self._recording = 0, 0, True
 
     @staticmethod
     def _capacity(n: int, d: int) -> int:

@@ -98,18 +98,19 @@ def solve(problem, solver: str = "auto", **options):
         try:
             solution = _solve_with(name, problem, options)
         except ConicSolverError as exc:  # numerical trouble: a first-order solver instead
-            if _first_order(problem) == "conic":
+            fallback = _first_order(problem)
+            if fallback == "conic":
                 raise
-            return _first_order_instead(problem, options, str(exc))
+            return _first_order_instead(problem, fallback, options, str(exc))
         return _finish(problem, options, solution) if solution.status == "inaccurate" else solution
     with one_torch_thread(_small_on_cpu(problem, name, options)):
         return _solve_with(name, problem, options)
 
 
-def _first_order_instead(problem, options: dict, why: str, warm_start=None) -> ConvexSolution:
-    """``problem`` by the first-order solver of ``auto`` (:func:`_first_order`), with the
-    options it shares with the conic solve, after that solve failed (``why``)."""
-    fallback = _first_order(problem)
+def _first_order_instead(problem, fallback: str, options: dict, why: str,
+                         warm_start=None) -> ConvexSolution:
+    """``problem`` by ``fallback``, the first-order solver of ``auto`` (:func:`_first_order`),
+    with the options it shares with the conic solve, after that solve failed (``why``)."""
     kept = _fallback_options(fallback, options)
     if warm_start is not None:
         kept["warm_start"] = warm_start
@@ -130,7 +131,8 @@ def _finish(problem, options: dict, inaccurate: ConvexSolution) -> ConvexSolutio
     0.06 s; ADMM from its point certified 1e-6 in 0.55 s; measured)."""
     from .conic import VERIFIED_GAP
 
-    if _first_order(problem) == "conic":
+    fallback = _first_order(problem)
+    if fallback == "conic":
         return inaccurate
     options = dict(options)
     options["tol_gap_rel"] = max(float(options.get("tol_gap_rel", 0.0)), VERIFIED_GAP)
@@ -138,8 +140,8 @@ def _finish(problem, options: dict, inaccurate: ConvexSolution) -> ConvexSolutio
         options["time_limit"] = float(options["time_limit"]) - inaccurate.time
         if options["time_limit"] <= 0:
             return inaccurate
-    solution = _first_order_instead(problem, options, "the conic solver's point was not "
-                                    "certified optimal", warm_start=inaccurate)
+    solution = _first_order_instead(problem, fallback, options, "the conic solver's point was "
+                                    "not certified optimal", warm_start=inaccurate)
     if solution.status == "optimal":
         return solution
     return replace(inaccurate, reason=f"{inaccurate.reason}; {solution.solver} from its point "
