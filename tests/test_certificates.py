@@ -113,6 +113,54 @@ def test_network_certificate_keeps_the_scope_of_the_fit_patterns():
     assert certificate.relative_gap < 1e-6  # Clarabel's accuracy, 1e-9, with room
 
 
+@pytest.mark.parametrize("loss", ["squared", "hinge"])
+def test_each_output_gets_its_own_dual_scale_where_the_loss_sums_over_outputs(loss):
+    # Reference: each output's largest constraint by SciPy's NNLS one group at a time
+    # (_duality.cone_maximum), its scale t_c <= beta / worst_c by a grid of 4,001 points and a
+    # bounded search of -L*(t lam_c), the bounds added. The bound must match it (1e-9: the search
+    # tolerance), lie below the conic optimum (weak duality) and above the one-scale bound.
+    from scipy.optimize import minimize_scalar
+
+    from convexnn._duality import cone_maximum
+    from convexnn.losses import get_loss
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((12, 2))
+    Y = np.stack([np.sign(X[:, 0]), np.sign(X[:, 1] + 0.3), np.sign(X.sum(1))], axis=1)
+    beta = 0.05
+    problem = ConvexProblem.build(X, Y, loss=loss, beta=beta, patterns="exact")
+    ops = problem.operators()
+    Lam = problem.loss.into_domain(ops.loss_gradient(torch.zeros(12, 3, dtype=torch.float64))
+                                   * torch.tensor([1.0, 4.0, 0.5], dtype=torch.float64),
+                                   ops.Y, ops.weights)
+    Xb, D = problem.X, problem.patterns.D
+    worst = np.zeros(3)
+    for i in range(D.shape[1]):
+        B = Xb.T * np.where(D[:, i], 1.0, -1.0)
+        for c in range(3):
+            g = Xb.T @ (D[:, i] * Lam[:, c].numpy())
+            worst[c] = max(worst[c], cone_maximum(g, B)[0], cone_maximum(-g, B)[0])
+    parts = []
+    for c in range(3):
+        def value(t, c=c):
+            return -problem.loss.conjugate(t * Lam[:, c:c + 1], ops.Y[:, c:c + 1], ops.weights)
+        t_max = beta / worst[c]
+        grid = max(value(t) for t in np.linspace(0.0, t_max, 4001))
+        search = minimize_scalar(lambda t: -value(t), bounds=(0.0, t_max), method="bounded",
+                                 options={"xatol": 1e-12 * t_max})
+        parts.append(max(grid, value(t_max), -float(search.fun)))
+    reference = sum(parts)
+    bound, scales = dual_bound(problem, Lam.numpy())
+    assert scales.shape == (3,) and np.all(scales <= beta / worst * (1 + 1e-9))
+    assert bound == pytest.approx(reference, rel=1e-9)
+    single = type(get_loss(loss))()
+    single.separable = False  # this instance takes one scale for all outputs
+    one_scale, _ = dual_bound(ConvexProblem(problem.X, problem.Y, single, beta, problem.patterns,
+                                            bias=True), Lam.numpy())
+    assert one_scale < bound - 1e-3 * abs(bound)  # the outputs' violations differ 8-fold
+    assert bound <= conic.solve(problem).objective * (1 + 1e-9)
+
+
 @pytest.mark.parametrize("t_max", [1e-3, 0.7, 1e6])
 def test_the_squared_loss_s_best_dual_scale_is_the_maximum_of_the_concave_function(t_max):
     # the squared loss's scale is found in closed form. References: the scalar search of the

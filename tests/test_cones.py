@@ -117,6 +117,20 @@ def test_dual_constraint_max_matches_a_loop_over_scipy_nnls(monkeypatch, first_c
         assert want.max() == want[index, 1, 0]
 
 
+@pytest.mark.parametrize("first_chunk", [1, 2, 64])
+@pytest.mark.parametrize("kind", LAMS)
+def test_each_output_s_largest_constraint_matches_scipy_nnls(monkeypatch, first_chunk, kind):
+    # the per-output running maxima (each output's own pruning: in "structured" output 0 is
+    # 0 everywhere while output 1 is large, so a single running maximum would skip output 0)
+    monkeypatch.setattr(certificates, "FIRST_CHUNK", first_chunk)
+    problem, index = _problem(1)
+    Lam = _dual(problem, index, kind, 1)
+    want, norms = _reference(problem, Lam)
+    got = certificates._constraint_maxima(problem, Lam, None, per_output=True)
+    assert got.shape == (2,)
+    assert np.all(np.abs(got - want.max(axis=(0, 2))) <= RTOL * norms.max(axis=0))
+
+
 def test_cone_maxima_of_chosen_groups_and_blocks(monkeypatch):
     # ``columns`` picks flattened groups q k + c; blocks of 3 groups give the same values
     problem, index = _problem(3)

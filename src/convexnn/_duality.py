@@ -5,8 +5,13 @@ loss; Ergen & Pilanci, JMLR 2021, Theorem 13): every ``Lam`` in the dual feasibl
 lower bound ``-L*(Lam)`` of the optimum. A candidate (a loss gradient, a solver's dual) whose
 largest dual constraint is ``worst`` is feasible after scaling by any ``t <= beta / worst``, so
 the bound is ``max_{0 <= t <= t_max} -L*(t Lam)``: a concave function of ``t`` (``L*`` is
-convex), maximized here. :mod:`convexnn.certificates` calls it for final certificates and
-:mod:`convexnn.solvers._stopping` inside solver loops, with different accuracies.
+convex), maximized here. Where the loss sums over outputs (``Loss.separable``), so do its
+conjugate and the dual constraints (those of output ``c`` involve ``lam_c`` alone): each output's
+column then gets its own scale ``t_c <= beta / worst_c`` (:func:`best_output_scales`), a bound at
+least the single scale's and, on digits' ten outputs, 30-65 % closer to the optimum at the same
+candidate (measured along an ADMM run). :mod:`convexnn.certificates` calls these for final
+certificates and :mod:`convexnn.solvers._stopping` inside solver loops, with different
+accuracies.
 :func:`cone_maximum` is one group's constraint by an exact NNLS (:func:`convexnn.cones.nnls`), with
 its maximizer: the reference the exact oracle and the cutting-plane method use one group at a
 time, and the tests' independent check of :func:`convexnn.cones.cone_maxima`, the batched
@@ -22,7 +27,7 @@ from scipy.optimize import minimize_scalar
 
 from .cones import nnls
 
-__all__ = ["MAX_DUAL_SCALE", "best_dual_scale", "cone_maximum"]
+__all__ = ["MAX_DUAL_SCALE", "best_dual_scale", "best_output_scales", "cone_maximum"]
 
 #: the scale searched at most (a candidate of dual constraint 0 is feasible at every scale)
 MAX_DUAL_SCALE = 1e6
@@ -92,6 +97,29 @@ def best_dual_scale(loss, Lam, Y, weights, t_max: float, *,
                               options={"xatol": rtol * t_hi})
         points.append((-float(res.fun), float(res.x)))
     return max(points, key=lambda point: point[0])
+
+
+def best_output_scales(loss, Lam, Y, weights, worst, beta: float, *,
+                       rtol: float) -> tuple[float, np.ndarray]:
+    """``(bound, scales)``: the best bound from ``Lam`` (n, k) whose outputs' largest dual
+    constraints are ``worst`` (k,), and the scales (k,) attaining it.
+
+    With a loss that sums over outputs each column is scaled on its own, by
+    :func:`best_dual_scale` with ``t_max = beta / worst_c``, and the bounds add up (so does
+    ``-L*``). Otherwise one scale for all, ``t <= beta / max(worst)``, repeated ``k`` times.
+    """
+    worst = np.asarray(worst, dtype=float).reshape(-1)
+    k = Lam.shape[1]
+
+    def largest(constraint: float) -> float:
+        return beta / constraint if constraint > 0 else math.inf
+
+    if not loss.separable or k == 1:
+        bound, t = best_dual_scale(loss, Lam, Y, weights, largest(float(worst.max())), rtol=rtol)
+        return bound, np.full(k, t)
+    parts = [best_dual_scale(loss, Lam[:, c:c + 1], Y[:, c:c + 1], weights,
+                             largest(float(worst[c])), rtol=rtol) for c in range(k)]
+    return math.fsum(bound for bound, _ in parts), np.array([t for _, t in parts])
 
 
 def _best_quadratic_scale(value, t_hi: float) -> tuple[float, float]:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from scipy.optimize import lsq_linear
 
-from ._duality import best_dual_scale
+from ._duality import best_output_scales
 from ._samples import distinct_samples, expand_dual
 from ._validation import check_data, check_instance, check_matrix, check_sample_weight
 from .cones import cone_maxima
@@ -59,7 +59,8 @@ class Certificate:
     n_patterns : int
         Number of patterns the dual point was checked against.
     dual_scale : float
-        The factor ``t`` that made the candidate dual point feasible and best.
+        The factor ``t`` that made the candidate dual point feasible and best; where the loss
+        sums over outputs each output's column has its own factor, and this is the smallest.
     cone_violation : float
         Largest violation of the cone constraints by the primal point (0 for a network, whose
         neurons are valid by construction); a violated point is not a ReLU network's.
@@ -193,39 +194,57 @@ def dual_constraint_max(problem: ConvexProblem, Lam: np.ndarray, *,
     groups whose norm is above the largest maximum found so far; it stops when no remaining norm
     is.
     """
+    return float(_constraint_maxima(problem, Lam, gated, per_output=False).max(initial=0.0))
+
+
+def _constraint_maxima(problem: ConvexProblem, Lam: np.ndarray, gated: bool | None,
+                       per_output: bool) -> np.ndarray:
+    """The largest dual constraint of each output (k,) (``per_output``), or of all (1,).
+
+    As :func:`dual_constraint_max`, with a running maximum per output when ``per_output``: a
+    group is projected only when its norm exceeds its own output's maximum so far.
+    """
     gated = problem.gated if gated is None else gated
     ops = problem.operators()
     G = ops.correlations(torch.as_tensor(Lam, dtype=ops.dtype)).numpy()  # (d, P, k): X^T D_i lam_c
-    norms = np.linalg.norm(G, axis=0)
+    norms = np.linalg.norm(G, axis=0)  # (P, k)
     if gated:
-        return float(norms.max(initial=0.0))
+        return norms.max(axis=0, initial=0.0) if per_output else norms.max(initial=0.0)[None]
     d, P, k = G.shape
     signed = torch.from_numpy(np.stack([G, -G], axis=3).reshape(d, P, 2 * k))  # group (i, 2c + j)
     bounds = np.repeat(norms.reshape(-1), 2)  # ||g|| of each flattened group i 2k + 2c + j
+    output = (np.arange(bounds.size) // 2) % k if per_output else np.zeros(bounds.size, int)
+    best = np.zeros(k if per_output else 1)
     order = np.argsort(-bounds, kind="stable")
-    best, start, size = 0.0, 0, FIRST_CHUNK
-    while start < order.size and bounds[order[start]] > best:
-        batch = order[start:start + size]
-        batch = batch[bounds[batch] > best]
-        values = cone_maxima(ops.X, signed, ops.S, torch.from_numpy(batch))
-        best = max(best, float(values.max()))
+    start, size = 0, FIRST_CHUNK
+    while start < order.size:
+        rest = order[start:]
+        if not np.any(bounds[rest] > best[output[rest]]):
+            break
+        batch = rest[:size]
+        batch = batch[bounds[batch] > best[output[batch]]]
+        if batch.size:
+            values = cone_maxima(ops.X, signed, ops.S, torch.from_numpy(batch)).numpy()
+            np.maximum.at(best, output[batch], values)
         start, size = start + size, 2 * size
     return best
 
 
 def dual_bound(problem: ConvexProblem, Lam: np.ndarray, *,
-               gated: bool | None = None) -> tuple[float, float]:
-    """Best lower bound ``max_t -L*(t Lam)`` over feasible scalings; returns ``(bound, t)``.
+               gated: bool | None = None) -> tuple[float, np.ndarray]:
+    """Best lower bound ``-L*(t Lam)`` over feasible scalings; returns ``(bound, scales)``.
 
-    ``Lam`` is mapped into the conjugate's domain, its largest dual constraint computed exactly
-    (:func:`dual_constraint_max`) and the scale searched by
-    :func:`convexnn._duality.best_dual_scale`.
+    ``Lam`` is mapped into the conjugate's domain, its largest dual constraints computed exactly
+    (per output where the loss sums over outputs, :func:`_constraint_maxima`) and the scales
+    (k,) searched by :func:`convexnn._duality.best_output_scales` (one for all outputs, repeated,
+    where the loss couples them).
     """
     ops = problem.operators()
     Lam_t = problem.loss.into_domain(torch.as_tensor(Lam, dtype=ops.dtype), ops.Y, ops.weights)
-    worst = dual_constraint_max(problem, Lam_t.numpy(), gated=gated)
-    t_max = problem.beta / worst if worst > 0 else math.inf
-    return best_dual_scale(problem.loss, Lam_t, ops.Y, ops.weights, t_max, rtol=1e-12)
+    per_output = problem.loss.separable and Lam_t.shape[1] > 1
+    worst = _constraint_maxima(problem, Lam_t.numpy(), gated, per_output)
+    return best_output_scales(problem.loss, Lam_t, ops.Y, ops.weights, worst, problem.beta,
+                              rtol=1e-12)
 
 
 def _certificate(problem: ConvexProblem, primal: float, candidates, cone_violation: float,
@@ -236,7 +255,8 @@ def _certificate(problem: ConvexProblem, primal: float, candidates, cone_violati
     return Certificate(
         primal=primal, lower_bound=bound, duality_gap=gap,
         relative_gap=gap / max(abs(primal), 1e-12), exact_patterns=exact,
-        n_patterns=problem.patterns.n_patterns, dual_scale=t, cone_violation=cone_violation,
+        n_patterns=problem.patterns.n_patterns, dual_scale=float(t.min()),
+        cone_violation=cone_violation,
     )
 
 

@@ -189,9 +189,9 @@ def screen(problem, dual, primal: float) -> Screening:
     ops = problem.operators()
     Lam = torch.as_tensor(np.asarray(dual, dtype=float).reshape(n, k), dtype=ops.dtype)
     Lam = problem.loss.into_domain(Lam, ops.Y, ops.weights)
-    bound, t = dual_bound(problem, Lam.numpy())
+    bound, scales = dual_bound(problem, Lam.numpy())
     gap, radius = safe_radius(problem, primal, bound)
-    Lam_f = t * Lam
+    Lam_f = Lam * torch.as_tensor(scales, dtype=Lam.dtype)
     if math.isinf(radius):
         return Screening(np.zeros((P, k, sides), dtype=bool), radius, gap, bound, Lam_f.numpy())
     # the shift of each group's constraint over the safe ball, and the test's threshold

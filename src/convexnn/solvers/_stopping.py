@@ -19,8 +19,8 @@ squares problem per group (what :func:`convexnn.certificates.dual_constraint_max
 whose bound still exceeds ``beta`` get a few batched projected-gradient steps on (*).
 
 The dual candidate (the loss gradient at the current prediction, or a solver's own dual
-estimate) is scaled by the best ``t <= beta / max bound`` (by
-:func:`convexnn._duality.best_dual_scale`, to a looser accuracy than
+estimate) is scaled by the best ``t <= beta / max bound``, per output where the loss sums over
+outputs (by :func:`convexnn._duality.best_output_scales`, to a looser accuracy than
 :func:`convexnn.certificates.dual_bound`). These are fast equivalents of the
 :mod:`convexnn.certificates` functions for use inside solver loops; ``certify`` re-checks a
 final point independently.
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .._duality import best_dual_scale
+from .._duality import best_output_scales
 from ..problem import Operators
 from ._common import prune
 
@@ -85,9 +85,11 @@ def _into_domain(lifted, Lam: torch.Tensor) -> torch.Tensor:
 
 
 def _gap(lifted: Operators, U: torch.Tensor, Z: torch.Tensor, Lam: torch.Tensor,
-         worst: float) -> Gap:
+         bounds: torch.Tensor) -> Gap:
+    """The gap at ``U`` with the candidate ``Lam`` whose groups' constraints are at most
+    ``bounds`` (groups, k)."""
     primal = float(lifted.loss_value(Z) + lifted.penalty(U))
-    t_max = lifted.beta / worst if worst > 0 else math.inf
+    worst = bounds.max(dim=0).values.cpu().to(torch.float64).numpy()
     Y, weights, candidate = lifted.Y, lifted.weights, Lam
     if Lam.dtype != torch.float64:
         # the conjugate's domain is checked to 1e-10 (cross-entropy: rows of p = s + y summing
@@ -96,7 +98,8 @@ def _gap(lifted: Operators, U: torch.Tensor, Z: torch.Tensor, Lam: torch.Tensor,
         # into the domain there (a change of its rounding's size)
         Y, weights = Y.to(torch.float64), weights.to(torch.float64)
         candidate = lifted.loss.into_domain(Lam.to(torch.float64), Y, weights)
-    dual, _ = best_dual_scale(lifted.loss, candidate, Y, weights, t_max, rtol=1e-7)
+    dual, _ = best_output_scales(lifted.loss, candidate, Y, weights, worst, lifted.beta,
+                                 rtol=1e-7)
     return Gap(primal, dual, (primal - dual) / max(abs(primal), 1e-12), Lam)
 
 
@@ -112,8 +115,7 @@ def gated_gap(lifted: Operators, U: torch.Tensor, Z: torch.Tensor,
     The dual candidate ``Lam`` defaults to ``grad L(Z)``.
     """
     Lam = lifted.loss_gradient(Z) if Lam is None else _into_domain(lifted, Lam)
-    worst = float(lifted.group_norms(lifted.adjoint(Lam)).max())
-    return _gap(lifted, U, Z, Lam, worst)
+    return _gap(lifted, U, Z, Lam, lifted.group_norms(lifted.adjoint(Lam)))
 
 
 def batched_nnls(lifted: Operators, target: torch.Tensor, signs: torch.Tensor, a: torch.Tensor,
@@ -188,7 +190,7 @@ def exact_gap(lifted: Operators, U: torch.Tensor, pre: torch.Tensor, M: torch.Te
     Z = lifted.predict_from(pre)
     Lam = lifted.loss_gradient(Z) if Lam is None else _into_domain(lifted, Lam)
     bounds = cone_bounds(lifted, lifted.adjoint(Lam), M, lifted.beta, refine_steps, moves)
-    return _gap(lifted, U, Z, Lam, float(bounds.max()))
+    return _gap(lifted, U, Z, Lam, bounds)
 
 
 class Float64Check:
