@@ -145,3 +145,34 @@ def test_cone_maxima_of_chosen_groups_and_blocks(monkeypatch):
     np.testing.assert_allclose(cone_maxima(ops.X, G, ops.S), whole, rtol=RTOL, atol=0)
     assert cone_maxima(ops.X, G, ops.S, torch.zeros(0, dtype=torch.long)).shape == (0,)
 
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "torch"])
+def test_groups_left_unfinished_are_projected_exactly_by_the_dense_nnls(monkeypatch, compiled):
+    # one Lawson-Hanson step, then the unfinished groups are handed to the dense fallback
+    # (cones.cone_multipliers); reference: SciPy's NNLS one group at a time (1e-10, as above)
+    from scipy.optimize import nnls as scipy_nnls
+
+    from convexnn.cones import CompiledConeProjector, ConeProjector, _compiled, _torch
+
+    handed = []
+    for module in (_compiled, _torch):
+        def counted(X, signs, points, original=module.cone_multipliers):
+            handed.append(points.shape[0])
+            return original(X, signs, points)
+        monkeypatch.setattr(module, "cone_multipliers", counted)
+
+    rng = np.random.default_rng(5)
+    X = torch.as_tensor(rng.standard_normal((40, 4)))
+    signs = (X @ torch.as_tensor(rng.standard_normal((4, 6))) >= 0).double() * 2 - 1
+    V0 = torch.as_tensor(rng.standard_normal((4, 6, 1)))
+    projector = (CompiledConeProjector if compiled else ConeProjector)(X, signs, 1)
+    projector.max_steps = 1
+    margins = signs * (X @ V0[:, :, 0])
+    got = projector(V0, torch.arange(6), margins).numpy()[:, :, 0]
+    for g in range(6):
+        B = X.numpy().T * signs[:, g].numpy()
+        a, _ = scipy_nnls(B, -V0[:, g, 0].numpy())
+        want = V0[:, g, 0].numpy() + B @ a
+        assert np.allclose(got[:, g], want, rtol=0, atol=RTOL * np.linalg.norm(V0[:, g, 0]))
+    assert sum(handed) > 0

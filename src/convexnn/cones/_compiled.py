@@ -44,7 +44,7 @@ import torch
 from numba import njit
 from threadpoolctl import ThreadpoolController
 
-from ._nnls import nnls
+from ._nnls import cone_multipliers
 from ._state import ProjectorState
 
 __all__ = ["CompiledConeProjector", "cholesky"]
@@ -827,10 +827,8 @@ class CompiledConeProjector(ProjectorState):
     def _nnls_fallback(self, v0, cols, unfinished, moves):
         """The dense NNLS (:func:`convexnn.cones.nnls`) for the groups that did not finish (the
         kept factor is rebuilt from the new multipliers at the next call)."""
-        X = self._X64.numpy()
-        for t in unfinished.tolist():
-            g = cols[t]
-            B = X.T * self._signs[g].numpy()
-            solution, _ = nnls(B, -v0[t])
-            self._a[g] = torch.from_numpy(solution).to(self._a.dtype)
-            moves[t] = B @ self._a[g].double().numpy()
+        X, groups = self._X64.numpy(), torch.from_numpy(cols[unfinished])
+        signs = self._signs[groups].double().numpy()
+        self._a[groups] = torch.from_numpy(cone_multipliers(X, signs, v0[unfinished])).to(
+            self._a.dtype)
+        moves[unfinished] = (signs * self._a[groups].double().numpy()) @ X

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["nnls"]
+__all__ = ["cone_multipliers", "nnls"]
 
 #: outer steps per column of ``A`` before giving up (the algorithm needs about the number of
 #: positive entries of the solution; Lawson & Hanson's own limit is ``3 n``)
@@ -84,6 +84,17 @@ def nnls(A, b, *, max_iter: int | None = None) -> tuple[np.ndarray, float]:
         blocked[:] = False
         w = A.T @ (b - A @ x)
     return x, float(np.linalg.norm(A @ x - b))
+
+
+def cone_multipliers(X: np.ndarray, signs: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Exact multipliers (m, n) of the projections of ``points`` (m, d) onto the cones
+    ``{u : signs_j * (X u) >= 0}``: ``argmin_{a >= 0} ||points_j + X^T (signs_j * a)||``, one
+    :func:`nnls` per point (the projectors' last resort, for the groups their batched steps
+    leave unfinished)."""
+    solutions = np.zeros((points.shape[0], X.shape[0]))
+    for j in range(points.shape[0]):
+        solutions[j], _ = nnls(X.T * signs[j], -points[j])
+    return solutions
 
 
 def _passive_solution(A: np.ndarray, b: np.ndarray, passive: np.ndarray) -> np.ndarray:

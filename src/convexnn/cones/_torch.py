@@ -22,11 +22,10 @@ calls) when numba is installed.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ._linalg import solve_with_factor
-from ._nnls import nnls
+from ._nnls import cone_multipliers
 from ._state import ProjectorState
 
 __all__ = ["ConeProjector"]
@@ -197,11 +196,11 @@ class ConeProjector(ProjectorState):
         return s[:, :, 0] * mask
 
     def _nnls_fallback(self, v0, S, a, todo):
-        X = self.X.detach().cpu().double().numpy()
-        for row in todo.tolist():
-            B = X.T * S[row].detach().cpu().double().numpy()
-            sol, _ = nnls(B, -v0[row].detach().cpu().double().numpy())
-            a[row] = torch.as_tensor(np.asarray(sol), dtype=a.dtype, device=a.device)
+        def as64(T):
+            return T.detach().cpu().double().numpy()
+
+        a[todo] = torch.as_tensor(cone_multipliers(as64(self.X), as64(S[todo]), as64(v0[todo])),
+                                  dtype=a.dtype, device=a.device)
         return a
 
 
