@@ -67,39 +67,37 @@ class Gap:
     Lam: torch.Tensor
 
 
-def _into_domain(lifted, Lam: torch.Tensor) -> torch.Tensor:
-    """A solver's dual candidate mapped into the conjugate's domain, for checks below float64.
-
-    ADMM's dual ``rho a_z`` accumulates float32 rounding over the iterations: for cross-entropy
-    its rows drifted off the domain (rows of ``p = s + y`` summing to 1) by far more than one
-    rounding, so the dual value, taken at the candidate mapped into the domain, no longer
-    matched the feasibility scale, taken at the raw candidate (float32 gaps of 6e-5 for a point
-    certified at 1e-6 in float64, measured). The mapping is done in float64; float64 candidates
+def _candidate(lifted, Lam: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A dual candidate below float64 mapped into the conjugate's domain in float64: ``(in the
+    solve's dtype, for the constraints; in float64, for the dual value)``. Float64 candidates
     are used as they are.
+
+    The conjugate's domain is checked to 1e-10 (cross-entropy: rows of ``p = s + y`` summing to
+    1), which float32 gradients miss by ~1e-7, so every ``t > 0`` gave ``+inf`` and the gap read
+    1 (measured): the dual value is computed in float64. ADMM's dual ``rho a_z`` accumulates
+    float32 rounding over the iterations: for cross-entropy its rows drifted off the domain by
+    far more than one rounding, so the dual value, taken at the candidate mapped into the
+    domain, no longer matched the feasibility scale, taken at the raw candidate (float32 gaps
+    of 6e-5 for a point certified at 1e-6 in float64, measured): the constraints are therefore
+    taken at the mapped candidate too, rounded to the solve's dtype.
     """
     if Lam.dtype == torch.float64:
-        return Lam
+        return Lam, Lam
     as64 = torch.float64
     Y, weights = lifted.Y.to(as64), lifted.weights.to(as64)
-    return lifted.loss.into_domain(Lam.to(as64), Y, weights).to(Lam.dtype)
+    mapped = lifted.loss.into_domain(Lam.to(as64), Y, weights)
+    return mapped.to(Lam.dtype), mapped
 
 
 def _gap(lifted: Operators, U: torch.Tensor, Z: torch.Tensor, Lam: torch.Tensor,
-         bounds: torch.Tensor) -> Gap:
-    """The gap at ``U`` with the candidate ``Lam`` whose groups' constraints are at most
-    ``bounds`` (groups, k)."""
+         Lam64: torch.Tensor, bounds: torch.Tensor) -> Gap:
+    """The gap at ``U`` with the candidate ``Lam`` (and its float64 copy ``Lam64``, see
+    :func:`_candidate`) whose groups' constraints are at most ``bounds`` (groups, k)."""
     primal = float(lifted.loss_value(Z) + lifted.penalty(U))
     worst = bounds.max(dim=0).values.cpu().to(torch.float64).numpy()
-    Y, weights, candidate = lifted.Y, lifted.weights, Lam
-    if Lam.dtype != torch.float64:
-        # the conjugate's domain is checked to 1e-10 (cross-entropy: rows of p = s + y summing
-        # to 1), which float32 gradients miss by ~1e-7, so every t > 0 gave +inf and the gap
-        # read 1 (measured): the dual value is computed in float64, from the candidate mapped
-        # into the domain there (a change of its rounding's size)
-        Y, weights = Y.to(torch.float64), weights.to(torch.float64)
-        candidate = lifted.loss.into_domain(Lam.to(torch.float64), Y, weights)
-    dual, _ = best_output_scales(lifted.loss, candidate, Y, weights, worst, lifted.beta,
-                                 rtol=1e-7)
+    as64 = torch.float64
+    dual, _ = best_output_scales(lifted.loss, Lam64, lifted.Y.to(as64), lifted.weights.to(as64),
+                                 worst, lifted.beta, rtol=1e-7)
     return Gap(primal, dual, (primal - dual) / max(abs(primal), 1e-12), Lam)
 
 
@@ -114,8 +112,8 @@ def gated_gap(lifted: Operators, U: torch.Tensor, Z: torch.Tensor,
 
     The dual candidate ``Lam`` defaults to ``grad L(Z)``.
     """
-    Lam = lifted.loss_gradient(Z) if Lam is None else _into_domain(lifted, Lam)
-    return _gap(lifted, U, Z, Lam, lifted.group_norms(lifted.adjoint(Lam)))
+    Lam, Lam64 = _candidate(lifted, lifted.loss_gradient(Z) if Lam is None else Lam)
+    return _gap(lifted, U, Z, Lam, Lam64, lifted.group_norms(lifted.adjoint(Lam)))
 
 
 def batched_nnls(lifted: Operators, target: torch.Tensor, signs: torch.Tensor, a: torch.Tensor,
@@ -188,9 +186,9 @@ def exact_gap(lifted: Operators, U: torch.Tensor, pre: torch.Tensor, M: torch.Te
     :func:`convexnn.cones.project_onto_cones`).
     """
     Z = lifted.predict_from(pre)
-    Lam = lifted.loss_gradient(Z) if Lam is None else _into_domain(lifted, Lam)
+    Lam, Lam64 = _candidate(lifted, lifted.loss_gradient(Z) if Lam is None else Lam)
     bounds = cone_bounds(lifted, lifted.adjoint(Lam), M, lifted.beta, refine_steps, moves)
-    return _gap(lifted, U, Z, Lam, bounds)
+    return _gap(lifted, U, Z, Lam, Lam64, bounds)
 
 
 class Float64Check:
@@ -219,7 +217,7 @@ class Float64Check:
 
     def _dual(self, Lam: torch.Tensor) -> torch.Tensor:
         """A low-precision dual candidate in float64, mapped into the conjugate's domain (see
-        :func:`_into_domain`)."""
+        :func:`_candidate`)."""
         lifted = self.lifted
         return lifted.loss.into_domain(self._cast(Lam), lifted.Y, lifted.weights)
 
