@@ -13,7 +13,12 @@ from convexnn.patterns import (
     sample_patterns,
 )
 from convexnn.problem import ConvexProblem
-from convexnn.search import _no_worse_than_zero, _pad_warm_start, neuron_search
+from convexnn.search import (
+    _no_worse_than_zero,
+    _pad_warm_start,
+    _solver_options,
+    neuron_search,
+)
 from convexnn.solution import ConvexSolution
 from convexnn.solvers import solve
 
@@ -469,3 +474,33 @@ def test_a_round_s_warm_start_keeps_the_kept_groups_cone_multipliers():
     np.testing.assert_array_equal(warm.V[:, :3], previous.V[:, keep])
     # and the padded start is a valid ADMM warm start of the new program
     assert solve(following, "admm", tol=1e-6, warm_start=warm).status == "optimal"
+    # a round's solve continues from the last penalties; the final solve starts from the
+    # defaults (see search._pad_warm_start)
+    rho, ratio = previous.history["rho"][-1], previous.history["ratio"][-1]
+    options = _solver_options("admm", warm, {})
+    assert options["warm_start"] is warm
+    assert (options["rho"], options["ratio"]) == (rho, ratio)
+    assert "rho" not in _solver_options("admm", warm, {}, penalties=False)
+
+
+def test_rounds_continue_from_the_last_penalties_and_the_final_solve_from_the_defaults():
+    # every round after the first gets the previous round's last penalties; the final solve
+    # (the one at tol) gets none, whatever the warm start it is handed
+    X, y = regression_data(n=60, d=4, seed=2)
+    calls = []
+
+    def recording(problem, solver, **options):
+        solution = solve(problem, solver, **options)
+        calls.append((options.get("tol"), options.get("rho"), options.get("ratio"),
+                      solution.history.get("rho", [None])[-1],
+                      solution.history.get("ratio", [None])[-1]))
+        return solution
+
+    result = neuron_search(X, y, beta=1e-3, initial_patterns=5, max_rounds=4, seed=0,
+                           solver="admm", tol=1e-4, solve_with=recording)
+    assert result.rounds >= 3 and len(calls) == result.rounds + 1
+    *rounds, final = calls
+    assert rounds[0][1] is None  # the first round starts from the defaults
+    for before, after in zip(rounds, rounds[1:]):
+        assert after[1:3] == before[3:5]
+    assert final[0] == 1e-4 and final[1:3] == (None, None)

@@ -328,13 +328,18 @@ def _pad_warm_start(problem: ConvexProblem, previous: ConvexSolution,
     ``problem``; new patterns enter at zero, so the point keeps ``previous``'s predictions and
     objective (the cones of zero groups hold trivially).
 
-    It has no history, so ADMM starts the new patterns' solve from its default penalties, not
-    from ``previous``'s last ones (:func:`_solver_options`). Carried over, they saved 10-24 %
-    of the rounds' solves of keel:pima and keel:vehicle re-solved on the same programs (wine
-    and keel:bupa the same), but whole fits took longer on five of seven sets: diabetes
-    2.1-2.2 -> 2.7-2.8 s (its rounds took fewer iterations and kept more patterns, 182
-    against 153, and the rest of its fit, the final solve, about 0.7 s more), breast_cancer
-    1.8 -> 2.2-2.3 s, keel:segment 28.4 -> 33.1 s; keel:pima 3.4 -> 2.9 s (measured).
+    It carries ``previous``'s last ADMM penalties (:func:`_solver_options`), so a round's solve
+    does not repeat the residual balancing's doublings from the defaults; the final solve
+    starts from the default penalties instead (:meth:`_Search.solve`). On digits' first output
+    (ten rounds) the rounds took 20-40 ADMM iterations instead of 50-90, but the final solve
+    from the carried penalties took 530 instead of 170 (from the defaults: 200). Default fits,
+    against restarting every round from the defaults (two alternated runs each, two threads):
+    digits 62.1 against 80.4 s, breast_cancer 2.35-2.40 against 2.70-2.79 s, keel:ionosphere
+    1.32-1.40 against 1.56-1.61, diabetes 2.19-2.35 against 2.60-2.62, keel:pima 3.16-3.39
+    against 3.41-3.59, keel:segment 26.7 against 27.8; keel:vehicle 8.8 against 7.7-7.9 and
+    wine 1.57-1.73 against 1.56-1.61 slower, keel:bupa the same. Objectives moved by at most
+    0.7 % either way (lower on four of the nine sets). An earlier measurement carried the
+    penalties into the final solve too and found whole fits slower on five of seven sets.
     """
     P = problem.shape[2]
 
@@ -351,18 +356,22 @@ def _pad_warm_start(problem: ConvexProblem, previous: ConvexSolution,
         half = multipliers.shape[1] // 2
         multipliers = np.concatenate([pad(multipliers[:, :half]), pad(multipliers[:, half:])],
                                      axis=1)
+    penalties = {key: previous.history[key] for key in ("rho", "ratio")
+                 if key in (previous.history or {})}
     return ConvexSolution(problem=problem, V=V, W=W, objective=problem.objective(V, W),
                           dual=previous.dual, status=previous.status, solver=previous.solver,
-                          cone_multipliers=multipliers)
+                          cone_multipliers=multipliers, history=penalties)
 
 
-def _solver_options(solver: str, solution: ConvexSolution | None, options: dict) -> dict:
-    """Warm start (and ADMM's last penalties) for the next restricted solve."""
+def _solver_options(solver: str, solution: ConvexSolution | None, options: dict,
+                    penalties: bool = True) -> dict:
+    """Warm start (and, with ``penalties``, ADMM's last penalties) for the next restricted
+    solve."""
     options = dict(options)
     if solution is not None and solver in ("admm", "fista"):
         options["warm_start"] = solution
         history = solution.history or {}
-        if solver == "admm" and history.get("rho") and "rho" not in options:
+        if penalties and solver == "admm" and history.get("rho") and "rho" not in options:
             # the residual balancing of the last solve found these; restarting from the
             # default would repeat its first doublings
             options["rho"], options["ratio"] = history["rho"][-1], history["ratio"][-1]
@@ -486,7 +495,8 @@ class _Search:
                 if self.solver != "auto":
                     raise
                 name, options = "admm", dict(self.solver_options)  # numerical trouble
-        options = _solver_options(name, warm if warm_start else None, options)
+        options = _solver_options(name, warm if warm_start else None, options,
+                                  penalties=not final)
         if speculation is not None and name == "admm":
             options["on_check"] = speculation.on_check
         return self.solve_with(problem, name, tol=tol, **self.timed(options, final)), tol
@@ -839,9 +849,10 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
         # (out of time, the last round's solution stands: a solve would only pay its set-up,
         # 0.1-0.2 s on digits' 1,797 rows)
         # the final solve at the target tolerance over the current patterns, from the last
-        # round's point: near the optimum ADMM's warm start (with its last penalties) pays
-        # (measured: 1150 iterations to 1e-4 against 1680 from zero); cut short by the time
-        # limit it may end above that point; the last round's solution is then kept, over its
+        # round's point (and dual; the default penalties, see _pad_warm_start): near the
+        # optimum ADMM's warm start pays (measured: 1150 iterations to 1e-4 against 1680 from
+        # zero); cut short by the time limit it may end above that point; the last round's
+        # solution is then kept, over its
         # own patterns (where it was solved to its round's gap; padded with the new patterns'
         # zero groups it has the same objective but no such certificate)
         if solution is not None and solution.problem.patterns is patterns:
