@@ -501,6 +501,6 @@ def test_rounds_continue_from_the_last_penalties_and_the_final_solve_from_the_de
     assert result.rounds >= 3 and len(calls) == result.rounds + 1
     *rounds, final = calls
     assert rounds[0][1] is None  # the first round starts from the defaults
-    for before, after in zip(rounds, rounds[1:]):
+    for before, after in zip(rounds[:-1], rounds[1:], strict=True):
         assert after[1:3] == before[3:5]
     assert final[0] == 1e-4 and final[1:3] == (None, None)
