@@ -333,7 +333,8 @@ def _pad_warm_start(problem: ConvexProblem, previous: ConvexSolution,
     starts from the default penalties instead (:meth:`_Search.solve`). On digits' first output
     (ten rounds) the rounds took 20-40 ADMM iterations instead of 50-90, but the final solve
     from the carried penalties took 530 instead of 170 (from the defaults: 200). Default fits,
-    against restarting every round from the defaults (two alternated runs each, two threads):
+    against restarting every round from the defaults (two threads; two alternated runs each,
+    one for digits and keel:segment):
     digits 62.1 against 80.4 s, breast_cancer 2.35-2.40 against 2.70-2.79 s, keel:ionosphere
     1.32-1.40 against 1.56-1.61, diabetes 2.19-2.35 against 2.60-2.62, keel:pima 3.16-3.39
     against 3.41-3.59, keel:segment 26.7 against 27.8; keel:vehicle 8.8 against 7.7-7.9 and
@@ -852,9 +853,9 @@ def neuron_search(X, Y, *, loss="squared", beta: float, bias: bool = True, gated
         # round's point (and dual; the default penalties, see _pad_warm_start): near the
         # optimum ADMM's warm start pays (measured: 1150 iterations to 1e-4 against 1680 from
         # zero); cut short by the time limit it may end above that point; the last round's
-        # solution is then kept, over its
-        # own patterns (where it was solved to its round's gap; padded with the new patterns'
-        # zero groups it has the same objective but no such certificate)
+        # solution is then kept, over its own patterns (where it was solved to its round's gap;
+        # padded with the new patterns' zero groups it has the same objective but no such
+        # certificate)
         if solution is not None and solution.problem.patterns is patterns:
             warm = solution  # the last round solved these very patterns
         final, _ = search.solve(problem, tol, warm, final=True,
