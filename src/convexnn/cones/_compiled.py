@@ -450,7 +450,9 @@ def _project(todo, block, X, signs, k, A, columns, V0, tols, factors, active, co
 def _bound(g, X, signs, k, A, active, counts, points, move):
     """``||v_g + sum_{j in P_g} a_gj b_gj||`` with the kept passive set of group ``g``
     (``points`` (groups, d) holds the ``v_g``; ``move`` receives the sum, :func:`_move`'s
-    result): O(m d), where the dense ``X^T (S * A)`` costs O(n d)."""
+    result): O(m d), where the dense ``X^T (S * A)`` costs O(n d). Its own loop, not a call
+    of :func:`_move` on the group's rows: so written, digits' program (8) took 25.2-25.8 s
+    instead of 27.3-27.4 (two threads, alternated runs, measured)."""
     s = signs[g // k]
     move[:] = 0.0
     for j in range(counts[g]):
