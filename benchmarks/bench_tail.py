@@ -30,19 +30,20 @@ COLUMNS = [("iterations", "iterations"), ("time", "time (s)"),
            ("primal_error", "primal rel. error"), ("dual_error", "dual rel. error"),
            ("gap", "certified rel. gap"), ("support", "groups, support as final"),
            ("faces", "nonzero groups on their final face"), ("rows_off", "face rows differing")]
-#: a cone row is on a group's face when ``|x_j^T u| <= FACE_RTOL ||x_j|| ||u||`` (the polish's
-#: rule, ``convexnn.solvers._polish.FACE_RTOL``)
-FACE_RTOL = 1e-6
 
 
 def _faces(X: np.ndarray, solution) -> tuple[np.ndarray, np.ndarray]:
     """``(support, on_face)``: which groups (v groups, then w groups, of every output) are
-    nonzero, and for each group the rows of its face (all False for a zero group)."""
+    nonzero, and for each group the rows of its face by the polish's own rule (all False for a
+    zero group)."""
+    import torch
+
+    from convexnn.solvers._polish import _face_rows
+
     U = np.concatenate([solution.V, solution.W], axis=1).reshape(X.shape[1], -1)
     norms = np.linalg.norm(U, axis=0)
     support = norms > 1e-9 * norms.max()
-    scale = np.linalg.norm(X, axis=1)[:, None] * norms[None]
-    on_face = (np.abs(X @ U) <= FACE_RTOL * scale) & support[None]
+    on_face = _face_rows(torch.from_numpy(X), torch.from_numpy(U)).numpy() & support[None]
     return support, on_face
 
 
